@@ -1,0 +1,113 @@
+# -*- coding: utf-8 -*-
+# Copyright: airgap.hangar contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Digests and digest verification while streaming (private module_utils, no Ansible imports).
+
+This is the one place where content is checked against its digest: registry downloads, registry
+uploads and archive reads all pass their bytes through VerifyingReader.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from ._errors import DigestMismatchError, InputError
+
+DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+CHUNK_SIZE = 1024 * 1024
+
+
+def sha256_digest(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def validate_digest(digest):
+    """Return digest if it is a sha256 digest we can verify; raise InputError otherwise."""
+    if not isinstance(digest, str) or not DIGEST_RE.match(digest):
+        raise InputError("invalid digest %r: expected sha256:<64 lowercase hex digits>" % (digest,))
+    return digest
+
+
+def digest_hex(digest):
+    return validate_digest(digest)[len("sha256:"):]
+
+
+def verify_bytes(data, digest, what="blob"):
+    actual = sha256_digest(data)
+    if actual != digest:
+        raise DigestMismatchError(digest, actual, what)
+    return data
+
+
+class VerifyingReader:
+    """A file-like reader over `source` that hashes what passes and checks it at the end.
+
+    `source` is anything with read(n) or an iterator of byte chunks. When the stream ends, the
+    sha256 and (when given) the size are compared and DigestMismatchError is raised on a
+    difference, so a consumer that reads to EOF never commits unverified content silently.
+    Reading more than `size` bytes fails early, which bounds what a lying source can send.
+    """
+
+    def __init__(self, source, digest, size=None, what="blob"):
+        self._digest = validate_digest(digest)
+        self._size = size
+        self._what = what
+        self._hash = hashlib.sha256()
+        self._read_fn = source.read if hasattr(source, "read") else None
+        self._iter = None if self._read_fn else iter(source)
+        self._pending = b""
+        self.bytes_read = 0
+        self.verified = False
+
+    def __len__(self):
+        # requests uses len() to send Content-Length instead of chunked encoding.
+        if self._size is None:
+            raise TypeError("size unknown")
+        return self._size
+
+    def _raw_read(self, n):
+        if self._read_fn is not None:
+            return self._read_fn(n)
+        if not self._pending:
+            self._pending = next(self._iter, b"")
+        chunk, self._pending = self._pending[:n], self._pending[n:]
+        return chunk
+
+    def read(self, n=CHUNK_SIZE):
+        if n is None or n < 0:
+            n = CHUNK_SIZE
+        chunk = self._raw_read(n)
+        if chunk:
+            self._hash.update(chunk)
+            self.bytes_read += len(chunk)
+            if self._size is not None and self.bytes_read > self._size:
+                raise DigestMismatchError(
+                    "%s (%d bytes)" % (self._digest, self._size),
+                    "more than %d bytes" % self._size, self._what)
+        elif not self.verified:
+            self._finish()
+        return chunk
+
+    def _finish(self):
+        actual = "sha256:" + self._hash.hexdigest()
+        if actual != self._digest:
+            raise DigestMismatchError(self._digest, actual, self._what)
+        if self._size is not None and self.bytes_read != self._size:
+            raise DigestMismatchError(
+                "%s (%d bytes)" % (self._digest, self._size), "%d bytes" % self.bytes_read, self._what)
+        self.verified = True
+
+    def __iter__(self):
+        while True:
+            chunk = self.read(CHUNK_SIZE)
+            if not chunk:
+                return
+            yield chunk
+
+    def read_all_verified(self):
+        """Read to the end (for small blobs such as configs) and return the verified bytes."""
+        parts = []
+        for chunk in self:
+            parts.append(chunk)
+        return b"".join(parts)

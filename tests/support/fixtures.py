@@ -1,0 +1,1 @@
+"""pytest fixtures shared by every test (registered from tests/conftest.py)."""
