@@ -69,8 +69,11 @@ class VerifyingReader:
     def _raw_read(self, n):
         if self._read_fn is not None:
             return self._read_fn(n)
-        if not self._pending:
-            self._pending = next(self._iter, b"")
+        while not self._pending:  # generators may yield b"" mid-stream; only exhaustion is EOF
+            chunk = next(self._iter, None)
+            if chunk is None:
+                return b""
+            self._pending = chunk
         chunk, self._pending = self._pending[:n], self._pending[n:]
         return chunk
 

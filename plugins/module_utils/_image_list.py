@@ -32,21 +32,21 @@ def _mirror_entry(source, dest, tag, line, origin):
         src = ImageReference.parse("%s:%s" % (source, tag))
         dst = ImageReference.parse("%s:%s" % (dest, tag))
     except InputError as exc:
-        raise InputError("Error reading %s %r: %s" % (origin, line, exc))
+        raise InputError("Error reading %s %r: %s" % (origin, line, exc)) from exc
     return ImageListEntry(src, dst, line, origin, MIRROR_FORMAT)
 
 
 def parse_line(text, origin, allow_mirror=False):
     """Parse one line; None for blank and comment lines."""
     stripped = text.strip()
-    if not stripped or stripped.startswith("#") or stripped.startswith("//"):
+    if not stripped or stripped.startswith(("#", "//")):
         return None
     fields = stripped.split()
     if len(fields) == 1:
         try:
             return ImageListEntry(ImageReference.parse(fields[0]), None, stripped, origin)
         except InputError as exc:
-            raise InputError("Error reading %s %r: %s" % (origin, stripped, exc))
+            raise InputError("Error reading %s %r: %s" % (origin, stripped, exc)) from exc
     if len(fields) == 3 and allow_mirror:
         return _mirror_entry(fields[0], fields[1], fields[2], stripped, origin)
     expected = "one image reference, or SOURCE DEST TAG" if allow_mirror else "one image reference"
@@ -56,10 +56,10 @@ def parse_line(text, origin, allow_mirror=False):
 def read_image_list(path, allow_mirror=False):
     """Parse an image-list file; raises InputError naming the file, line number and line."""
     try:
-        with open(path, "r", encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:  # Windows editors write a BOM
             lines = handle.read().splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError("Error reading image list %s: %s" % (path, exc))
+        raise InputError("Error reading image list %s: %s" % (path, exc)) from exc
     entries = []
     for number, text in enumerate(lines, 1):
         entry = parse_line(text, "image list %s line %d" % (path, number), allow_mirror)
@@ -89,7 +89,7 @@ def parse_image_items(items, allow_mirror=False):
                     src = ImageReference.parse(item["source"])
                     dst = ImageReference.parse(item["dest"])
                 except InputError as exc:
-                    raise InputError("Error reading %s %r: %s" % (origin, item, exc))
+                    raise InputError("Error reading %s %r: %s" % (origin, item, exc)) from exc
                 entries.append(ImageListEntry(src, dst, "%s %s" % (item["source"], item["dest"]), origin,
                                               MIRROR_FORMAT))
             continue

@@ -36,7 +36,7 @@ class Manifest:
             try:
                 doc = json.loads(self.data)
             except ValueError as exc:
-                raise HangarError("manifest %s is not JSON: %s" % (self.digest, exc))
+                raise HangarError("manifest %s is not JSON: %s" % (self.digest, exc)) from exc
             object.__setattr__(self, "_doc", doc)
         return self._doc
 

@@ -54,7 +54,7 @@ def detect_media_type(data, declared=None):
     try:
         doc = json.loads(data)
     except ValueError:
-        raise UnsupportedMediaTypeError(declared or "unknown (not JSON)")
+        raise UnsupportedMediaTypeError(declared or "unknown (not JSON)") from None
     if not isinstance(doc, dict):
         raise UnsupportedMediaTypeError(declared or "unknown (not a JSON object)")
     media_type = doc.get("mediaType") or ""

@@ -78,7 +78,10 @@ class ImageReference:
                                  "at most 128 characters)" % (original, tag))
         segments = text.split("/")
         if len(segments) > 1 and looks_like_registry(segments[0]):
-            registry = normalize_registry(segments[0])
+            try:
+                registry = normalize_registry(segments[0])
+            except InputError as exc:
+                raise InputError("invalid image reference %r: %s" % (original, exc)) from exc
             segments = segments[1:]
         else:
             registry = DOCKER_HUB
@@ -108,7 +111,11 @@ class ImageReference:
         return self.digest or self.tag
 
     def with_registry(self, registry):
-        return replace(self, registry=normalize_registry(registry))
+        registry = normalize_registry(registry)
+        repository = self.repository
+        if registry == DOCKER_HUB and "/" not in repository:
+            repository = "library/" + repository
+        return replace(self, registry=registry, repository=repository)
 
     def with_project(self, project):
         """Replace the project (first path segment), or add one to a one-segment repository."""

@@ -1,0 +1,107 @@
+# -*- coding: utf-8 -*-
+# Copyright: airgap.hangar contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment(object):
+
+    # Registry connection and credentials (the destination for load and mirror, the source for save).
+    DOCUMENTATION = r'''
+options:
+  username:
+    description:
+      - User name for the registry.
+      - When not set, credentials come from O(auth_file), else C(REGISTRY_AUTH_FILE), the containers
+        C(auth.json) and C(~/.docker/config.json), including C(credHelpers) and C(credsStore) when the
+        C(docker-credential-*) helper is installed.
+      - If not set, the value of the E(HANGAR_REGISTRY_USERNAME) environment variable is used.
+    type: str
+  password:
+    description:
+      - Password or token for the registry. Never shown in results or logs.
+      - If not set, the value of the E(HANGAR_REGISTRY_PASSWORD) environment variable is used.
+    type: str
+  auth_file:
+    description:
+      - A C(auth.json) or C(~/.docker/config.json) style file to read credentials from, instead of the
+        default locations.
+    type: path
+  tls_verify:
+    description:
+      - Verify the registry's TLS certificate.
+      - Set to V(false) for a registry with a self-signed certificate or one that speaks plain HTTP.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - A CA bundle file (or directory) to verify the registry's certificate with.
+    type: path
+'''
+
+    # Source registry credentials, for the modules that read from one registry and write to another.
+    SOURCE = r'''
+options:
+  source_username:
+    description:
+      - User name for the source registries. When not set, credentials come from O(auth_file) and the
+        default credential files, as for O(username).
+      - If not set, the value of the E(HANGAR_SOURCE_USERNAME) environment variable is used.
+    type: str
+  source_password:
+    description:
+      - Password or token for the source registries. Never shown in results or logs.
+      - If not set, the value of the E(HANGAR_SOURCE_PASSWORD) environment variable is used.
+    type: str
+  source_tls_verify:
+    description:
+      - Verify the TLS certificates of the source registries.
+    type: bool
+    default: true
+  source_ca_path:
+    description:
+      - A CA bundle file (or directory) to verify the source registries' certificates with.
+    type: path
+'''
+
+    PLATFORMS = r'''
+options:
+  arch:
+    description:
+      - Architectures to copy; an entry may name a variant (V(arm/v7)). V(arm64) and V(arm64/v8) are the same.
+      - An empty list allows every architecture.
+    type: list
+    elements: str
+    default: [amd64, arm64]
+  os:
+    description:
+      - Operating systems to copy. An empty list allows every operating system.
+    type: list
+    elements: str
+    default: [linux]
+  provenance:
+    description:
+      - Copy the attestation manifests (SBOM, provenance) of the platforms copied.
+    type: bool
+    default: true
+'''
+
+    TRANSFER = r'''
+options:
+  jobs:
+    description:
+      - How many images are copied at once, from 1 to 20.
+    type: int
+    default: 4
+  timeout:
+    description:
+      - Deadline for each image, as seconds or a duration such as V(90s), V(10m) or V(1h).
+    type: raw
+    default: 10m
+  failed_file:
+    description:
+      - Write the images that failed to this file, one line each in the format they were given in,
+        so the file can be passed back as O(file) for a retry. Nothing is written when nothing failed.
+    type: path
+'''

@@ -1,0 +1,208 @@
+# -*- coding: utf-8 -*-
+# Copyright: airgap.hangar contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The copy engine: one image from a source store to a destination store (private module_utils, no Ansible imports).
+
+A source offers `top_manifest(ref)`, `platform_descriptors(ref, top)`, `get_manifest(ref, digest)` and
+`open_blob(ref, digest, size)`. A destination offers `is_current(ref, plan, options)`,
+`has_manifest(ref, digest)`, `has_blob(ref, digest)`, `mount_blob(ref, digest, source, source_ref)`,
+`put_blob(ref, descriptor, reader)`, `put_manifest(ref, manifest)` and `commit(ref, plan, options)`.
+The registry and the archive implement both sides (_registry_store.py, _archive_store.py).
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ._copy_model import COPIED, FAILED, MOUNTED, SKIPPED, UNCHANGED, Deadline, ImageResult, TopPlan
+from ._errors import HangarError
+from ._manifest import blob_descriptors
+from ._platform import Platform, attestation_subject, is_attestation
+from ._schema1 import convert_schema1
+
+
+def select_platforms(descriptors, platforms, provenance):
+    """The platform descriptors that pass the allow-lists, with the attestations of those platforms
+    when `provenance` is set. Descriptors without a platform (OCI artifacts) always pass. Order stays
+    the source's."""
+    chosen = {d["digest"] for d in descriptors
+              if not is_attestation(d)
+              and (not d.get("platform") or platforms.allows(Platform.from_dict(d["platform"])))}
+    return [d for d in descriptors
+            if d["digest"] in chosen or (provenance and is_attestation(d) and attestation_subject(d) in chosen)]
+
+
+def named_digests(top):
+    """The manifest digests a top-level manifest stands for: its children, or itself."""
+    if top.is_index:
+        return {d["digest"] for d in top.children}
+    return {top.digest}
+
+
+class BlobGate:
+    """Lets one thread move a given blob to a given destination while others wanting it wait,
+    so images sharing base layers send each layer once and mount it afterwards."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._busy = {}
+
+    def acquire(self, key):
+        while True:
+            with self._lock:
+                event = self._busy.get(key)
+                if event is None:
+                    self._busy[key] = threading.Event()
+                    return
+            event.wait()
+
+    def release(self, key):
+        with self._lock:
+            event = self._busy.pop(key, None)
+        if event is not None:
+            event.set()
+
+
+class DeadlineReader:
+    """Passes reads through and checks the image's deadline on each one."""
+
+    def __init__(self, reader, deadline, doing):
+        self._reader = reader
+        self._deadline = deadline
+        self._doing = doing
+
+    def read(self, n=-1):
+        self._deadline.check(self._doing)
+        return self._reader.read(n)
+
+
+class CopyEngine:
+    """Copies images; one engine is shared by all images of a run so blobs are moved once."""
+
+    def __init__(self, options, log=None):
+        self.options = options
+        self.log = log or (lambda message: None)
+        self._gate = BlobGate()
+        self._blob_pool = ThreadPoolExecutor(max_workers=max(1, options.blob_jobs), thread_name_prefix="hangar-blob")
+
+    def close(self):
+        self._blob_pool.shutdown(wait=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def copy_image(self, source, source_ref, destination, dest_ref, result=None):
+        """Copy one image; never raises for a failure of this image: the result says `failed`."""
+        result = result or ImageResult(source_ref, str(dest_ref))
+        started = time.monotonic()
+        try:
+            self._copy(source, source_ref, destination, dest_ref, result, Deadline(self.options.timeout))
+        except HangarError as exc:
+            result.status = FAILED
+            result.error = str(exc)
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _copy(self, source, source_ref, destination, dest_ref, result, deadline):
+        options = self.options
+        top = source.top_manifest(source_ref)
+        manifests = {}
+        if top.is_schema1:
+            conversion = convert_schema1(top, lambda digest: source.open_blob(source_ref, digest, None))
+            result.converted_from_schema1 = top.digest
+            result.warnings.append("%s is a Docker schema 1 image: converted to Docker schema 2, so its digest changes "
+                                   "from %s to %s" % (source_ref, top.digest, conversion.manifest.digest))
+            top = conversion.manifest
+            manifests[top.digest] = top
+            extra_blobs = {conversion.config_digest: conversion.config}
+        else:
+            extra_blobs = {}
+        if not top.is_index:
+            manifests[top.digest] = top
+        descriptors = source.platform_descriptors(source_ref, top)
+        selected = select_platforms(descriptors, options.platforms, options.provenance)
+        if not selected:
+            result.status = SKIPPED
+            result.warnings.append("%s has no platform allowed by %s; skipped"
+                                   % (source_ref, options.platforms.describe()))
+            return
+        plan = TopPlan(top, selected, {d["digest"] for d in selected} == named_digests(top))
+        result.platforms = [{"platform": str(Platform.from_dict(d.get("platform"))), "digest": d["digest"],
+                             "status": UNCHANGED} for d in selected]
+        deadline.check("checking %s" % dest_ref)
+        if destination.is_current(dest_ref, plan, options):
+            result.digest = top.digest
+            return
+        for descriptor, platform_result in zip(selected, result.platforms):
+            deadline.check("copying %s" % source_ref)
+            if destination.has_manifest(dest_ref, descriptor["digest"]):
+                continue
+            manifest = manifests.get(descriptor["digest"]) or source.get_manifest(source_ref, descriptor["digest"])
+            self._copy_blobs(source, source_ref, destination, dest_ref, manifest, extra_blobs, result, deadline)
+            if not options.check_mode:
+                destination.put_manifest(dest_ref, manifest)
+            result.manifests_pushed += 1
+            platform_result["status"] = COPIED
+            result.mark_changed()
+        changed, digest = destination.commit(dest_ref, plan, options)
+        result.digest = digest
+        if changed:
+            result.mark_changed()
+
+    def _copy_blobs(self, source, source_ref, destination, dest_ref, manifest, extra_blobs, result, deadline):
+        futures = [self._blob_pool.submit(self._copy_blob, source, source_ref, destination, dest_ref, descriptor,
+                                          extra_blobs, deadline)
+                   for descriptor in blob_descriptors(manifest)]
+        errors = []
+        for future in futures:
+            try:
+                outcome, size = future.result()
+            except HangarError as exc:
+                errors.append(exc)
+                continue
+            if outcome == COPIED:
+                result.blobs_copied += 1
+                result.bytes_copied += size
+            elif outcome == MOUNTED:
+                result.blobs_mounted += 1
+            else:
+                result.blobs_skipped += 1
+        if errors:
+            raise errors[0]
+
+    def _copy_blob(self, source, source_ref, destination, dest_ref, descriptor, extra_blobs, deadline):
+        digest = descriptor["digest"]
+        size = descriptor.get("size")
+        key = (id(destination), digest)
+        self._gate.acquire(key)
+        try:
+            deadline.check("copying blob %s of %s" % (digest, source_ref))
+            if destination.has_blob(dest_ref, digest):
+                return UNCHANGED, 0
+            if self.options.check_mode:
+                return COPIED, size or 0
+            if destination.mount_blob(dest_ref, digest, source, source_ref):
+                return MOUNTED, 0
+            if digest in extra_blobs:
+                destination.put_blob(dest_ref, descriptor, io.BytesIO(extra_blobs[digest]))
+            else:
+                with source.open_blob(source_ref, digest, size) as reader:
+                    doing = "copying blob %s of %s" % (digest, source_ref)
+                    destination.put_blob(dest_ref, descriptor, DeadlineReader(reader, deadline, doing))
+            return COPIED, size or 0
+        finally:
+            self._gate.release(key)
+
+
+def run_parallel(items, work, jobs):
+    """work(item) for every item, `jobs` at a time; results in the order of items."""
+    if jobs <= 1 or len(items) <= 1:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="hangar-image") as pool:
+        return list(pool.map(work, items))

@@ -1,0 +1,251 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: airgap.hangar contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: hangar_mirror
+short_description: Mirror container images from registry to registry
+version_added: 0.1.0
+description:
+  - Copies images from source registries to a destination registry, without an archive in between.
+  - Within one registry, blobs are mounted from the source repository instead of being sent again.
+  - When every platform of an image is copied, the manifest list or index is pushed byte for byte, so the
+    destination tag has the same digest as the source. Otherwise an OCI index is built from the copied
+    platforms and, unless O(overwrite=true), merged with the index already at the destination tag.
+  - A rerun with everything present reports C(changed=false) and sends no blob.
+author:
+  - airgap.hangar contributors (@airgap)
+extends_documentation_fragment:
+  - airgap.hangar.hangar
+  - airgap.hangar.hangar.source
+  - airgap.hangar.hangar.platforms
+  - airgap.hangar.hangar.transfer
+attributes:
+  check_mode:
+    description: Reads both sides and reports what would be copied, writing nothing.
+    support: full
+  diff_mode:
+    description: Not supported; the per-image results say what changed.
+    support: none
+  idempotent:
+    description: A rerun with every image present reports no change and sends no blob.
+    support: full
+options:
+  images:
+    description:
+      - Images to mirror. Each item is a reference (then O(registry) says where it goes), a C(SOURCE DEST TAG)
+        string, or a mapping with keys C(source), C(dest) and optionally C(tag).
+      - At least one of O(images) and O(file) is required.
+    type: list
+    elements: raw
+  file:
+    description:
+      - An image-list file; each line is a reference or C(SOURCE DEST TAG) (fields separated by spaces or tabs;
+        the tag applies to both sides). Blank lines and lines starting with C(#) or C(//) are skipped.
+    type: path
+  registry:
+    description:
+      - The destination registry, C(host[:port]). Required for lines that give only a source.
+      - For C(SOURCE DEST TAG) lines it replaces the registry written in DEST; without it, DEST's registry is used.
+      - The registry options O(username), O(password), O(tls_verify) and O(ca_path) apply to the destination.
+    type: str
+  project:
+    description:
+      - Replace the destination project (the first path segment) of every image.
+    type: str
+  source_registry:
+    description:
+      - Replace the registry of every source image.
+    type: str
+  source_project:
+    description:
+      - Replace the project of every source image.
+    type: str
+  overwrite:
+    description:
+      - Replace the manifest list or index at each destination tag instead of merging the copied platforms into it.
+    type: bool
+    default: false
+  platform_tags:
+    description:
+      - Also tag every platform manifest as C(<tag>-<os>-<arch>[-<variant>]), as the Hangar CLI does.
+    type: bool
+    default: false
+  create_harbor_projects:
+    description:
+      - When the destination answers Harbor's C(/api/v2.0/ping), create the missing projects of the images
+        being mirrored (private) before pushing them.
+    type: bool
+    default: false
+seealso:
+  - module: airgap.hangar.hangar_validate
+  - module: airgap.hangar.hangar_save
+'''
+
+EXAMPLES = r'''
+- name: Mirror images from Docker Hub into a private registry
+  airgap.hangar.hangar_mirror:
+    images:
+      - nginx:1.25
+      - bitnami/redis:7.2
+    registry: registry.example.internal:5000
+    project: mirror
+
+- name: Mirror a list in SOURCE DEST TAG format, honouring each DEST registry
+  airgap.hangar.hangar_mirror:
+    file: mirror-list.txt
+    source_username: "{{ hub_user }}"
+    source_password: "{{ hub_token }}"
+    username: admin
+    password: "{{ harbor_password }}"
+    create_harbor_projects: true
+
+- name: Mirror with explicit source and destination mappings
+  airgap.hangar.hangar_mirror:
+    images:
+      - source: quay.io/prometheus/prometheus
+        dest: harbor.example.internal/monitoring/prometheus
+        tag: v2.53.0
+'''
+
+RETURN = r'''
+images:
+  description: One result per image; see M(airgap.hangar.hangar_save) for the keys.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - source: docker.io/library/nginx
+      tag: "1.25"
+      reference: docker.io/library/nginx:1.25
+      destination: harbor.example.internal/library/nginx:1.25
+      status: copied
+      digest: sha256:0d17b565c37bcbd895e9d92315a05c1c3c9a29f762b011a10c54a66cd53c9b31
+      platforms:
+        - platform: linux/amd64
+          digest: sha256:91d7b5bd0b71bd6be8e8b1d4d2a5c5d1f1c3d0d0b8c4e8c7a0c1b5f2e3d4c5b6
+          status: copied
+      bytes: 73400320
+      blobs_copied: 7
+      blobs_mounted: 0
+      blobs_skipped: 0
+      manifests_pushed: 1
+      seconds: 1.2
+failed:
+  description: The image lines that failed; the same lines are written to O(failed_file).
+  returned: always
+  type: list
+  elements: str
+projects_created:
+  description: Harbor projects created (in check mode, those that would be).
+  returned: always
+  type: list
+  elements: str
+stats:
+  description: Counts for the whole run; see M(airgap.hangar.hangar_save).
+  returned: always
+  type: dict
+msg:
+  description: A one-line summary.
+  returned: always
+  type: str
+'''
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.airgap.hangar.plugins.module_utils._copy_engine import CopyEngine, run_parallel
+from ansible_collections.airgap.hangar.plugins.module_utils._copy_model import FAILED
+from ansible_collections.airgap.hangar.plugins.module_utils._harbor_projects import HarborProjects
+from ansible_collections.airgap.hangar.plugins.module_utils._mirror_plan import plan_mirror
+from ansible_collections.airgap.hangar.plugins.module_utils._module_options import (
+    PLATFORM_OPTIONS,
+    REGISTRY_OPTIONS,
+    SOURCE_REGISTRY_OPTIONS,
+    TRANSFER_OPTIONS,
+    argument_spec,
+    copy_options,
+    registry_credentials,
+)
+from ansible_collections.airgap.hangar.plugins.module_utils._registry_client import RegistryClient
+from ansible_collections.airgap.hangar.plugins.module_utils._registry_store import RegistryStorePool
+from ansible_collections.airgap.hangar.plugins.module_utils._run_report import run_module_manager, run_result
+
+
+class MirrorManager:
+    def __init__(self, module):
+        self.module = module
+        params = module.params
+        self.params = params
+        self.options = copy_options(params, module.check_mode)
+        self.jobs = params["jobs"]
+        self.results = []
+        self.projects_created = []
+        self.results = plan_mirror(params["images"], params["file"], registry=params["registry"],
+                                   project=params["project"], source_registry=params["source_registry"],
+                                   source_project=params["source_project"])
+
+    def _client_factory(self, credentials):
+        def make(registry):
+            return RegistryClient(registry, pool_size=max(20, self.jobs * 4), log=self.module.debug, **credentials)
+        return make
+
+    def _create_projects(self, destinations):
+        credentials = registry_credentials(self.params)
+        for registry in dict.fromkeys(r.dest_ref.registry for r in self.results):
+            projects = HarborProjects.for_registry(destinations.store(registry).client, credentials,
+                                                   log=self.module.debug)
+            if projects is not None:
+                results = [r for r in self.results if r.dest_ref.registry == registry]
+                self.projects_created.extend(projects.prepare(results, self.module.check_mode))
+
+    def run(self):
+        started = time.monotonic()
+        params = self.params
+        with RegistryStorePool(self._client_factory(registry_credentials(params, "source_"))) as sources, \
+                RegistryStorePool(self._client_factory(registry_credentials(params))) as destinations, \
+                CopyEngine(self.options, log=self.module.debug) as engine:
+            if params["create_harbor_projects"]:
+                self._create_projects(destinations)
+
+            def mirror(result):
+                if result.status == FAILED:
+                    return result
+                return engine.copy_image(sources.store(result.source_ref.registry), result.source_ref,
+                                         destinations.store(result.dest_ref.registry), result.dest_ref, result)
+
+            run_parallel(self.results, mirror, self.jobs)
+            retries = sources.retries() + destinations.retries()
+        registries = ", ".join(sorted({r.dest_ref.registry for r in self.results})) or "no registry"
+        result = run_result(self.results, started, retries, "Mirrored", "to %s" % registries,
+                            self.module.check_mode, params["failed_file"])
+        result.update(changed=result["changed"] or bool(self.projects_created), projects_created=self.projects_created)
+        return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(
+            REGISTRY_OPTIONS, SOURCE_REGISTRY_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS,
+            images=dict(type="list", elements="raw"),
+            file=dict(type="path"),
+            registry=dict(type="str"),
+            project=dict(type="str"),
+            source_registry=dict(type="str"),
+            source_project=dict(type="str"),
+            overwrite=dict(type="bool", default=False),
+            platform_tags=dict(type="bool", default=False),
+            create_harbor_projects=dict(type="bool", default=False),
+        ),
+        required_one_of=[("images", "file")],
+        supports_check_mode=True,
+    )
+    run_module_manager(module, MirrorManager)
+
+
+if __name__ == "__main__":
+    main()

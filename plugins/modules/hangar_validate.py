@@ -1,0 +1,318 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: airgap.hangar contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: hangar_validate
+short_description: Prove that a registry or an archive holds the images it should
+version_added: 0.1.0
+description:
+  - Compares, for each image, the allowed platform digests of a source with what a target holds, and
+    reports each image as passed or failed with the reason. Never changes anything.
+  - What is compared follows from the options given
+  - O(archive) and O(registry) - is the archive loaded into the registry? (the Hangar CLI's C(load validate));
+    O(images) or O(file) narrow it, O(project) and O(source_registry) work as in M(airgap.hangar.hangar_load).
+  - O(images) or O(file) and O(registry), without O(archive) - is the mirror complete? (C(mirror validate));
+    lines in either list format, overrides as in M(airgap.hangar.hangar_mirror).
+  - O(images) or O(file) and O(archive), without O(registry) - does the archive hold the source images as they
+    are now? (C(save validate)).
+  - The task fails when any image failed, unless O(fail_on_mismatch=false).
+author:
+  - airgap.hangar contributors (@airgap)
+extends_documentation_fragment:
+  - airgap.hangar.hangar
+  - airgap.hangar.hangar.source
+  - airgap.hangar.hangar.platforms
+attributes:
+  check_mode:
+    description: Runs the same in check mode; it never changes anything.
+    support: full
+  diff_mode:
+    description: Not supported.
+    support: none
+  idempotent:
+    description: Always reports C(changed=false).
+    support: full
+options:
+  archive:
+    description:
+      - The archive to compare with the registry, or (without O(registry)) with the source images.
+    type: path
+  registry:
+    description:
+      - The registry that should hold the images. The registry options O(username), O(password), O(tls_verify)
+        and O(ca_path) apply to it.
+    type: str
+  images:
+    description:
+      - Images to check, as references, C(SOURCE DEST TAG) strings or mappings with C(source), C(dest) and C(tag)
+        (the last two only when comparing a mirror).
+    type: list
+    elements: raw
+  file:
+    description:
+      - An image-list file of the images to check, in either list format.
+    type: path
+  project:
+    description:
+      - Replace the destination project of every image, as the load or mirror did.
+    type: str
+  source_registry:
+    description:
+      - Replace the registry of every source image (or, with an archive, of the names matched against it).
+    type: str
+  source_project:
+    description:
+      - Replace the project of every source image (mirror comparison).
+    type: str
+  jobs:
+    description:
+      - How many images are checked at once, from 1 to 20.
+    type: int
+    default: 4
+  failed_file:
+    description:
+      - Write the images that failed to this file, one line each in the format they were given in.
+        Nothing is written when nothing failed.
+    type: path
+  fail_on_mismatch:
+    description:
+      - Fail the task when any image failed. With V(false) the task succeeds and the results say what failed.
+    type: bool
+    default: true
+notes:
+  - When comparing an archive with source registries (no O(registry)), the sources are read with
+    O(source_username) and O(source_password), or else O(username) and O(password).
+seealso:
+  - module: airgap.hangar.hangar_load
+  - module: airgap.hangar.hangar_mirror
+  - module: airgap.hangar.hangar_save
+'''
+
+EXAMPLES = r'''
+- name: Prove the archive is loaded
+  airgap.hangar.hangar_validate:
+    archive: /srv/transfer/images.zip
+    registry: harbor.example.internal
+
+- name: Is the mirror complete? Report, but do not fail
+  airgap.hangar.hangar_validate:
+    file: mirror-list.txt
+    registry: registry.example.internal:5000
+    fail_on_mismatch: false
+  register: mirror_check
+
+- name: Does the archive still hold the images as they are upstream?
+  airgap.hangar.hangar_validate:
+    images: [nginx:1.25]
+    archive: /srv/transfer/images.zip
+'''
+
+RETURN = r'''
+images:
+  description: One result per image.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    source:
+      description: The source image name.
+      type: str
+    tag:
+      description: The tag.
+      type: str
+    reference:
+      description: The full source reference.
+      type: str
+    destination:
+      description: What was checked (a reference, or the archive path).
+      type: str
+    status:
+      description: V(passed) or V(failed).
+      type: str
+    reason:
+      description: Why the image failed (tag missing, digest missing, platform mismatch, source missing).
+      type: str
+      returned: when status is failed
+    platforms:
+      description: Each expected platform manifest with C(platform), C(digest) and C(status) (V(present),
+        V(missing) or V(mismatch)).
+      type: list
+      elements: dict
+    seconds:
+      description: Time spent on this image.
+      type: float
+failed:
+  description: The image lines that failed, as given.
+  returned: always
+  type: list
+  elements: str
+stats:
+  description: Counts for the whole run.
+  returned: always
+  type: dict
+  contains:
+    images:
+      description: Images checked.
+      type: int
+    passed:
+      description: Images that passed.
+      type: int
+    failed:
+      description: Images that failed.
+      type: int
+    seconds:
+      description: Time for the whole run.
+      type: float
+msg:
+  description: A one-line summary.
+  returned: always
+  type: str
+  sample: "Validated 3 images against harbor.example.internal: 3 passed, 0 failed"
+'''
+
+import time
+from contextlib import ExitStack
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.airgap.hangar.plugins.module_utils._archive_reader import ArchiveReader
+from ansible_collections.airgap.hangar.plugins.module_utils._archive_store import ArchiveSource
+from ansible_collections.airgap.hangar.plugins.module_utils._copy_engine import run_parallel
+from ansible_collections.airgap.hangar.plugins.module_utils._copy_model import FAILED, ImageResult
+from ansible_collections.airgap.hangar.plugins.module_utils._errors import HangarError, InputError
+from ansible_collections.airgap.hangar.plugins.module_utils._image_list import collect_entries
+from ansible_collections.airgap.hangar.plugins.module_utils._load_plan import plan_load
+from ansible_collections.airgap.hangar.plugins.module_utils._mirror_plan import plan_mirror
+from ansible_collections.airgap.hangar.plugins.module_utils._module_options import (
+    PLATFORM_OPTIONS,
+    REGISTRY_OPTIONS,
+    SOURCE_REGISTRY_OPTIONS,
+    argument_spec,
+    copy_options,
+    registry_credentials,
+)
+from ansible_collections.airgap.hangar.plugins.module_utils._reference import normalize_registry
+from ansible_collections.airgap.hangar.plugins.module_utils._registry_client import RegistryClient
+from ansible_collections.airgap.hangar.plugins.module_utils._registry_store import RegistryStorePool
+from ansible_collections.airgap.hangar.plugins.module_utils._run_report import failed_lines, write_failed_file
+from ansible_collections.airgap.hangar.plugins.module_utils._validation import ValidationResult, validate_image
+
+
+class ValidateManager:
+    def __init__(self, module):
+        self.module = module
+        self.params = params = module.params
+        self.options = copy_options(params, module.check_mode)
+        self.jobs = params["jobs"]
+        self.results = []
+        if not params["registry"] and not params["archive"]:
+            raise InputError("Error validating: nothing to compare with; give registry (with archive, images or "
+                             "file), or archive with images or file")
+        if not params["registry"] and not (params["images"] or params["file"]):
+            raise InputError("Error validating archive %s: without registry, give the source images to compare "
+                             "with (images or file)" % params["archive"])
+
+    def _pool(self, credentials):
+        def make(registry):
+            return RegistryClient(registry, pool_size=max(20, self.jobs * 4), log=self.module.debug, **credentials)
+        return RegistryStorePool(make)
+
+    def _source_credentials(self):
+        params = self.params
+        credentials = registry_credentials(params, "source_")
+        if not credentials["username"] and not credentials["password"]:
+            credentials.update(username=params["username"], password=params["password"])
+        return credentials
+
+    def _plan(self, stack):
+        """(results, source of each result, target of each result) for the mode the options select."""
+        params = self.params
+        if params["archive"]:
+            reader = stack.enter_context(ArchiveReader(params["archive"]))
+            archive = ArchiveSource(reader)
+        if params["archive"] and params["registry"]:
+            targets = stack.enter_context(self._pool(registry_credentials(params)))
+            planned = plan_load(reader.index, params["registry"], images=params["images"], file=params["file"],
+                                source_registry=params["source_registry"], project=params["project"])
+            return planned, lambda r: archive, lambda r: targets.store(r.dest_ref.registry)
+        if params["registry"]:
+            sources = stack.enter_context(self._pool(self._source_credentials()))
+            targets = stack.enter_context(self._pool(registry_credentials(params)))
+            planned = plan_mirror(params["images"], params["file"], registry=params["registry"],
+                                  project=params["project"], source_registry=params["source_registry"],
+                                  source_project=params["source_project"])
+            return planned, lambda r: sources.store(r.source_ref.registry), lambda r: targets.store(r.dest_ref.registry)
+        sources = stack.enter_context(self._pool(self._source_credentials()))
+        override = normalize_registry(params["source_registry"]) if params["source_registry"] else None
+        planned = []
+        for entry in collect_entries(params["images"], params["file"]):
+            ref = entry.source.with_registry(override) if override else entry.source
+            planned.append(ImageResult(ref, params["archive"], dest_ref=ref, entry=entry))
+        return planned, lambda r: sources.store(r.source_ref.registry), lambda r: archive
+
+    def run(self):
+        started = time.monotonic()
+        with ExitStack() as stack:
+            planned, source_of, target_of = self._plan(stack)
+            for item in planned:
+                result = ValidationResult(item.source_ref, item.destination, item.dest_ref, item.entry)
+                if item.status == FAILED:
+                    result.fail(item.error)
+                self.results.append(result)
+
+            def check(result):
+                if result.status == FAILED:
+                    return result
+                return validate_image(source_of(result), target_of(result), result, self.options)
+
+            run_parallel(self.results, check, self.jobs)
+        if not self.module.check_mode:
+            write_failed_file(self.params["failed_file"], self.results)
+        failed = sum(1 for r in self.results if r.status == FAILED)
+        stats = dict(images=len(self.results), passed=len(self.results) - failed, failed=failed,
+                     seconds=round(time.monotonic() - started, 3))
+        target = self.params["registry"] or self.params["archive"]
+        msg = "Validated %d image%s against %s: %d passed, %d failed" % (
+            stats["images"], "" if stats["images"] == 1 else "s", target, stats["passed"], failed)
+        first = next((r for r in self.results if r.status == FAILED), None)
+        if first is not None:
+            msg += "; first: %s: %s" % (first.source_ref, first.reason)
+        return dict(changed=False, images=[r.as_dict() for r in self.results], failed=failed_lines(self.results),
+                    stats=stats, msg=msg)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(
+            REGISTRY_OPTIONS, SOURCE_REGISTRY_OPTIONS, PLATFORM_OPTIONS,
+            archive=dict(type="path"),
+            registry=dict(type="str"),
+            images=dict(type="list", elements="raw"),
+            file=dict(type="path"),
+            project=dict(type="str"),
+            source_registry=dict(type="str"),
+            source_project=dict(type="str"),
+            jobs=dict(type="int", default=4),
+            failed_file=dict(type="path"),
+            fail_on_mismatch=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    manager = None
+    try:
+        manager = ValidateManager(module)
+        result = manager.run()
+    except HangarError as exc:
+        partial = [r.as_dict() for r in manager.results] if manager else []
+        module.fail_json(msg="%s" % exc, images=partial)
+    if result["stats"]["failed"] and module.params["fail_on_mismatch"]:
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""hangar_mirror against real registries: formats, byte-identical copies, mounts, merges, reruns."""
+
+import hashlib
+
+import pytest
+
+from tests.support import skopeo
+from tests.support.module_runner import run_module
+
+ALL_PLATFORMS = {"arch": [], "os": []}
+
+
+def digest_of(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def source_images(registry, client_for, image_factory, unique_repo):
+    """Three images of different kinds pushed to the session registry: {repo: TestImage}, tag 1.0."""
+    client = client_for(registry)
+    images = {
+        unique_repo("src"): image_factory.oci_index(),
+        unique_repo("src") + "/team/app": image_factory.docker_manifest_list(),
+        unique_repo("src"): image_factory.docker_image(),
+    }
+    for repository, image in images.items():
+        image.push(client, repository, "1.0")
+    return images
+
+
+def test_default_format_lines_go_to_registry_and_project_byte_identical(registry, registry_factory, source_images,
+                                                                         tmp_path):
+    destination = registry_factory(count_requests=True)
+    image_list = tmp_path / "images.txt"
+    image_list.write_text("# images to mirror\n\n" + "".join("%s/%s:1.0\n" % (registry.host, repo)
+                                                             for repo in source_images))
+    args = dict(file=str(image_list), registry=destination.host, project="mirrored", tls_verify=False,
+                source_tls_verify=False, **ALL_PLATFORMS)
+
+    result = run_module("hangar_mirror", args)
+
+    assert result["changed"] is True, result
+    assert result["stats"]["copied"] == 3 and result["stats"]["failed"] == 0
+    for repo, image in source_images.items():
+        dest_repo = "mirrored/" + repo.split("/", 1)[1]
+        raw = skopeo.inspect_raw("%s:1.0" % dest_repo, destination)
+        assert digest_of(raw) == image.digest
+        for child in image.children:
+            assert digest_of(skopeo.inspect_raw("%s@%s" % (dest_repo, child.digest), destination)) == child.digest
+    uploads_before = destination.count_requests("PUT", r"/blobs/uploads/")
+
+    rerun = run_module("hangar_mirror", args)
+
+    assert rerun["changed"] is False, rerun
+    assert rerun["stats"]["unchanged"] == 3
+    assert rerun["stats"]["blobs_copied"] == 0 and rerun["stats"]["bytes"] == 0
+    assert destination.count_requests("PUT", r"/blobs/uploads/") == uploads_before
+    assert destination.count_requests("PUT", r"/manifests/") == 0 or rerun["stats"]["manifests_pushed"] == 0
+
+
+def test_mirror_format_honours_dest_registry_and_tag(registry, registry_factory, source_images, tmp_path):
+    destination = registry_factory()
+    repo = next(iter(source_images))
+    image_list = tmp_path / "mirror.txt"
+    image_list.write_text("%s/%s\t%s/copies/app  1.0\n" % (registry.host, repo, destination.host))
+
+    result = run_module("hangar_mirror", dict(file=str(image_list), tls_verify=False, source_tls_verify=False,
+                                              **ALL_PLATFORMS))
+
+    assert result["changed"] is True, result
+    assert result["images"][0]["destination"] == "%s/copies/app:1.0" % destination.host
+    assert digest_of(skopeo.inspect_raw("copies/app:1.0", destination)) == source_images[repo].digest
+
+
+def test_within_one_registry_blobs_are_mounted_not_sent(registry, source_images, unique_repo):
+    repo, image = next(iter(source_images.items()))
+    target = unique_repo("mounted")
+
+    result = run_module("hangar_mirror", dict(
+        images=[{"source": "%s/%s" % (registry.host, repo), "dest": "%s/%s" % (registry.host, target),
+                 "tag": "1.0"}], tls_verify=False, source_tls_verify=False, **ALL_PLATFORMS))
+
+    assert result["changed"] is True, result
+    assert result["stats"]["blobs_mounted"] > 0
+    assert result["stats"]["blobs_copied"] == 0 and result["stats"]["bytes"] == 0
+    assert digest_of(skopeo.inspect_raw("%s:1.0" % target, registry)) == image.digest
+
+
+def test_one_arch_then_another_merges_into_one_index(registry, client_for, image_factory, unique_repo):
+    source = unique_repo("src")
+    image = image_factory.docker_manifest_list(platforms=("linux/amd64", "linux/arm64/v8"))
+    image.push(client_for(registry), source, "2.0")
+    target = unique_repo("merged")
+    args = dict(images=["%s/%s:2.0 %s/%s 2.0" % (registry.host, source, registry.host, target)][0:0] or [
+        {"source": "%s/%s" % (registry.host, source), "dest": "%s/%s" % (registry.host, target), "tag": "2.0"}],
+        tls_verify=False, source_tls_verify=False)
+
+    first = run_module("hangar_mirror", dict(args, arch=["amd64"]))
+    second = run_module("hangar_mirror", dict(args, arch=["arm64"]))
+
+    assert first["changed"] is True and second["changed"] is True, (first, second)
+    merged = client_for(registry).get_manifest(target, "2.0")
+    platforms = sorted(child["platform"]["architecture"] for child in merged.children)
+    assert platforms == ["amd64", "arm64"]
+    assert {child["digest"] for child in merged.children} == {child.digest for child in image.children}
+
+    again = run_module("hangar_mirror", dict(args, arch=["arm64"]))
+    assert again["changed"] is False, again
+
+    replaced = run_module("hangar_mirror", dict(args, arch=["arm64"], overwrite=True))
+    assert replaced["changed"] is True
+    only = client_for(registry).get_manifest(target, "2.0")
+    assert [child["platform"]["architecture"] for child in only.children] == ["arm64"]
+
+
+def test_check_mode_reports_without_writing(registry, registry_factory, source_images):
+    destination = registry_factory()
+    repo = next(iter(source_images))
+    args = dict(images=["%s/%s:1.0" % (registry.host, repo)], registry=destination.host, tls_verify=False,
+                source_tls_verify=False, **ALL_PLATFORMS)
+
+    checked = run_module("hangar_mirror", args, check_mode=True)
+
+    assert checked["changed"] is True, checked
+    assert checked["images"][0]["status"] == "copied"
+    assert "Would have" in checked["msg"]
+    with pytest.raises(skopeo.SkopeoError):
+        skopeo.inspect_raw("%s:1.0" % repo, destination)
+    run_module("hangar_mirror", args)
+    assert run_module("hangar_mirror", args, check_mode=True)["changed"] is False
+
+
+def test_missing_image_fails_only_itself_and_is_written_to_failed_file(registry, registry_factory, source_images,
+                                                                       tmp_path):
+    destination = registry_factory()
+    repo = next(iter(source_images))
+    missing = "%s/nothing/here:1.0" % registry.host
+    failed_file = tmp_path / "failed.txt"
+
+    result = run_module("hangar_mirror", dict(images=["%s/%s:1.0" % (registry.host, repo), missing],
+                                              registry=destination.host, tls_verify=False, source_tls_verify=False,
+                                              failed_file=str(failed_file), **ALL_PLATFORMS))
+
+    assert result["failed"] is True
+    statuses = {image["reference"]: image["status"] for image in result["images"]}
+    assert statuses["%s/%s:1.0" % (registry.host, repo)] == "copied"
+    assert statuses[missing] == "failed"
+    assert "MANIFEST_UNKNOWN" in result["msg"] or "not found" in result["msg"].lower() or "unknown" in result["msg"]
+    assert failed_file.read_text() == missing + "\n"
+
+
+def test_default_format_line_without_registry_is_an_input_error(registry, source_images):
+    result = run_module("hangar_mirror", dict(images=["%s/x/y:1" % registry.host], tls_verify=False))
+
+    assert result["failed"] is True
+    assert "needs the registry option" in result["msg"]
+    assert "images[0]" in result["msg"]
