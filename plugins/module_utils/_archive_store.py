@@ -24,15 +24,10 @@ from ._platform import Platform
 def find_entry(index, ref):
     """The archive entry for a reference: by source and tag, or by kept top-level digest when the
     reference is pinned by digest only."""
-    if ref.tag:
-        entry = index.find(ref.name, ref.tag)
-        if entry is not None and (not ref.digest or entry.index_digest == ref.digest):
-            return entry
-    else:
-        for entry in index.entries:
-            if entry.source == ref.name and entry.index_digest == ref.digest:
-                return entry
-    return None
+    entry = index.find(ref.name, ref.tag, None if ref.tag else ref.digest)
+    if entry is not None and ref.tag and ref.digest and entry.index_digest != ref.digest:
+        return None
+    return entry
 
 
 def image_descriptor(image, size):
@@ -44,21 +39,6 @@ def image_descriptor(image, size):
     if image.annotations:
         descriptor["annotations"] = dict(image.annotations)
     return descriptor
-
-
-def platform_image(descriptor, manifest):
-    """The archive index record of a platform manifest."""
-    platform = Platform.from_dict(descriptor.get("platform"))
-    return ArchivePlatformImage(
-        arch=platform.architecture or "unknown",
-        os=platform.os or "unknown",
-        variant=platform.variant, os_version=platform.os_version, os_features=list(platform.os_features),
-        media_type=manifest.media_type,
-        layers=[d["digest"] for d in manifest.layers if not d.get("urls")],
-        config=manifest.config.get("digest", ""),
-        digest=manifest.digest,
-        annotations=dict(descriptor.get("annotations") or {}),
-    )
 
 
 class ArchiveSource:
@@ -110,7 +90,7 @@ class ArchiveDestination:
                 and all(self.writer.has_blob(d) for d in entry.manifest_digests))
 
     def has_manifest(self, ref, digest):
-        return self.writer.has_blob(digest) and self._stored_image(digest) is not None
+        return self.writer.has_blob(digest) and digest in self.writer.index.manifest_digests()
 
     def has_blob(self, ref, digest):
         return self.writer.has_blob(digest)
@@ -125,13 +105,6 @@ class ArchiveDestination:
         self._manifests[manifest.digest] = manifest
         self.writer.add_manifest(manifest)
 
-    def _stored_image(self, digest):
-        for entry in self.writer.index.entries:
-            for image in entry.images:
-                if image.digest == digest:
-                    return image
-        return None
-
     def commit(self, ref, plan, options):
         images = []
         for descriptor in plan.selected:
@@ -139,9 +112,10 @@ class ArchiveDestination:
             if manifest is None and options.check_mode:
                 manifest = plan.top if plan.top.digest == descriptor["digest"] else None
             if manifest is not None:
-                images.append(platform_image(descriptor, manifest))
+                platform = Platform.from_dict(descriptor.get("platform"))
+                images.append(ArchivePlatformImage.for_manifest(manifest, platform, descriptor.get("annotations")))
                 continue
-            stored = self._stored_image(descriptor["digest"])
+            stored = self.writer.index.images_by_digest().get(descriptor["digest"])
             if stored is not None:
                 images.append(replace(stored, annotations=dict(descriptor.get("annotations") or {})))
         entry = ArchiveEntry(source=ref.name, tag=ref.tag, images=images,

@@ -119,13 +119,13 @@ class CopyEngine:
             result.warnings.append("%s is a Docker schema 1 image: converted to Docker schema 2, so its digest changes "
                                    "from %s to %s" % (source_ref, top.digest, conversion.manifest.digest))
             top = conversion.manifest
-            manifests[top.digest] = top
             extra_blobs = {conversion.config_digest: conversion.config}
+            descriptors = [top.descriptor(platform=conversion.platform.to_dict())]
         else:
             extra_blobs = {}
+            descriptors = source.platform_descriptors(source_ref, top)
         if not top.is_index:
             manifests[top.digest] = top
-        descriptors = source.platform_descriptors(source_ref, top)
         selected = select_platforms(descriptors, options.platforms, options.provenance)
         if not selected:
             result.status = SKIPPED
