@@ -12,11 +12,12 @@ version_added: 0.1.0
 description:
   - Compares, for each image, the allowed platform digests of a source with what a target holds, and
     reports each image as passed or failed with the reason. Never changes anything.
-  - What is compared follows from the options given
+  - What is compared follows from the options given.
   - O(archive) and O(registry) - is the archive loaded into the registry? (the Hangar CLI's C(load validate));
     O(images) or O(file) narrow it, O(project) and O(source_registry) work as in M(airgap.hangar.hangar_load).
-  - O(images) or O(file) and O(registry), without O(archive) - is the mirror complete? (C(mirror validate));
-    lines in either list format, overrides as in M(airgap.hangar.hangar_mirror).
+  - O(images) or O(file) without O(archive) - is the mirror complete? (C(mirror validate)); lines in either
+    list format, O(registry) and the overrides as in M(airgap.hangar.hangar_mirror) (O(registry) is needed for
+    lines that give only a source).
   - O(images) or O(file) and O(archive), without O(registry) - does the archive hold the source images as they
     are now? (C(save validate)).
   - The task fails when any image failed, unless O(fail_on_mismatch=false).
@@ -209,12 +210,9 @@ class ValidateManager:
         self.options = copy_options(params, module.check_mode)
         self.jobs = params["jobs"]
         self.results = []
-        if not params["registry"] and not params["archive"]:
-            raise InputError("Error validating: nothing to compare with; give registry (with archive, images or "
-                             "file), or archive with images or file")
-        if not params["registry"] and not (params["images"] or params["file"]):
-            raise InputError("Error validating archive %s: without registry, give the source images to compare "
-                             "with (images or file)" % params["archive"])
+        if not (params["images"] or params["file"]) and not (params["archive"] and params["registry"]):
+            raise InputError("Error validating: nothing to compare; give archive and registry, or images or file "
+                             "with registry (or SOURCE DEST TAG lines), or images or file with archive")
 
     def _pool(self, credentials):
         def make(registry):
@@ -239,7 +237,7 @@ class ValidateManager:
             planned = plan_load(reader.index, params["registry"], images=params["images"], file=params["file"],
                                 source_registry=params["source_registry"], project=params["project"])
             return planned, lambda r: archive, lambda r: targets.store(r.dest_ref.registry)
-        if params["registry"]:
+        if not params["archive"]:
             sources = stack.enter_context(self._pool(self._source_credentials()))
             targets = stack.enter_context(self._pool(registry_credentials(params)))
             planned = plan_mirror(params["images"], params["file"], registry=params["registry"],
@@ -275,7 +273,7 @@ class ValidateManager:
         failed = sum(1 for r in self.results if r.status == FAILED)
         stats = dict(images=len(self.results), passed=len(self.results) - failed, failed=failed,
                      seconds=round(time.monotonic() - started, 3))
-        target = self.params["registry"] or self.params["archive"]
+        target = self.params["registry"] or self.params["archive"] or "the mirror destinations"
         msg = "Validated %d image%s against %s: %d passed, %d failed" % (
             stats["images"], "" if stats["images"] == 1 else "s", target, stats["passed"], failed)
         first = next((r for r in self.results if r.status == FAILED), None)
