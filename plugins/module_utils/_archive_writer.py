@@ -483,6 +483,5 @@ def _entries_state(index):
 
 
 def _verifies(reader, digest):
-    # VerifyingReader has no public digest attribute; one that checks this digest is not wrapped
-    # again, so each blob is hashed once.
-    return isinstance(reader, VerifyingReader) and getattr(reader, "_digest", None) == digest
+    # A reader that already checks this digest is not wrapped again, so each blob is hashed once.
+    return isinstance(reader, VerifyingReader) and reader.digest == digest

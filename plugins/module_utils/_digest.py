@@ -60,6 +60,16 @@ class VerifyingReader:
         self.bytes_read = 0
         self.verified = False
 
+    @property
+    def digest(self):
+        """The digest this reader checks the stream against."""
+        return self._digest
+
+    @property
+    def size(self):
+        """The size announced for the stream, or None when unknown."""
+        return self._size
+
     def __len__(self):
         # requests uses len() to send Content-Length instead of chunked encoding.
         if self._size is None:
