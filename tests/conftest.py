@@ -21,4 +21,4 @@ if not _LINK.exists():
 if str(COLLECTIONS_PATH) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS_PATH))
 
-pytest_plugins = ["tests.support.fixtures"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.harbor_fixtures"]
