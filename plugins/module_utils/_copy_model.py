@@ -63,6 +63,17 @@ class TopPlan:
     whole: bool
 
 
+def result_head(result):
+    """The keys every per-image result starts with: what the image is, where it went, how it ended."""
+    return {
+        "source": result.source_ref.name,
+        "tag": result.source_ref.tag,
+        "reference": str(result.source_ref),
+        "destination": result.destination,
+        "status": result.status,
+    }
+
+
 @dataclass
 class ImageResult:
     """The outcome for one image. `source_ref` is the ImageReference copied from; `destination`
@@ -89,12 +100,8 @@ class ImageResult:
             self.status = COPIED
 
     def as_dict(self):
-        result = {
-            "source": self.source_ref.name,
-            "tag": self.source_ref.tag,
-            "reference": str(self.source_ref),
-            "destination": self.destination,
-            "status": self.status,
+        result = result_head(self)
+        result.update({
             "digest": self.digest,
             "platforms": self.platforms,
             "bytes": self.bytes_copied,
@@ -103,7 +110,7 @@ class ImageResult:
             "blobs_skipped": self.blobs_skipped,
             "manifests_pushed": self.manifests_pushed,
             "seconds": round(self.seconds, 3),
-        }
+        })
         if self.error:
             result["error"] = self.error
         if self.warnings:

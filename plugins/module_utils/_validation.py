@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from ._copy_engine import select_platforms
-from ._copy_model import FAILED
+from ._copy_model import FAILED, result_head
 from ._errors import HangarError, NotFoundError
 from ._platform import Platform, is_attestation
 
@@ -37,15 +37,8 @@ class ValidationResult:
         self.reason = reason
 
     def as_dict(self):
-        result = {
-            "source": self.source_ref.name,
-            "tag": self.source_ref.tag,
-            "reference": str(self.source_ref),
-            "destination": self.destination,
-            "status": self.status,
-            "platforms": self.platforms,
-            "seconds": round(self.seconds, 3),
-        }
+        result = result_head(self)
+        result.update(platforms=self.platforms, seconds=round(self.seconds, 3))
         if self.reason:
             result["reason"] = self.reason
         return result
