@@ -4,6 +4,7 @@ The checkout is linked into build/collections/ansible_collections/airgap/hangar,
 collections path that the ansible-playbook tests use.
 """
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -14,10 +15,8 @@ _LINK = COLLECTIONS_PATH / "ansible_collections" / "airgap" / "hangar"
 
 if not _LINK.exists():
     _LINK.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with contextlib.suppress(FileExistsError):  # another xdist worker made it meanwhile
         os.symlink(REPO_ROOT, _LINK, target_is_directory=True)
-    except FileExistsError:
-        pass
 if str(COLLECTIONS_PATH) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS_PATH))
 

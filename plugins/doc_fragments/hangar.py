@@ -22,6 +22,8 @@ options:
     description:
       - Password or token for the registry. Never shown in results or logs.
       - If not set, the value of the E(HANGAR_REGISTRY_PASSWORD) environment variable is used.
+      - Set that variable in the environment of C(ansible-playbook) itself (as AWX credentials do), not with
+        a task's C(environment) keyword, whose values C(ansible-playbook -vvv) prints.
     type: str
   auth_file:
     description:
@@ -53,6 +55,8 @@ options:
     description:
       - Password or token for the source registries. Never shown in results or logs.
       - If not set, the value of the E(HANGAR_SOURCE_PASSWORD) environment variable is used.
+      - Set that variable in the environment of C(ansible-playbook) itself (as AWX credentials do), not with
+        a task's C(environment) keyword, whose values C(ansible-playbook -vvv) prints.
     type: str
   source_tls_verify:
     description:

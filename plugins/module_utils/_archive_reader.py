@@ -53,8 +53,9 @@ class ArchiveReader:
             self._data_offsets = {}
             if INDEX_ENTRY not in self._entries:
                 raise ArchiveError("%s is not a Hangar archive: no index.json" % self.path)
+            data = self._read_index()  # its errors name the archive already
             try:
-                self.index = ArchiveIndex.from_json(self._read_index())
+                self.index = ArchiveIndex.from_json(data)
             except ArchiveError as exc:
                 raise ArchiveError("Error reading archive %s: %s" % (self.path, exc)) from exc
         except BaseException:
@@ -126,13 +127,14 @@ class ArchiveReader:
         at the end if it differs). With `size`, an entry declaring another size is refused before
         anything is read."""
         offset, length = self._stored_data(blob_entry_name(digest), expected_size=size)
-        yield VerifyingReader(_EntryStream(self._file.fileno(), offset, length, self.path), digest, length)
+        yield VerifyingReader(_EntryStream(self._file.fileno(), offset, length, self.path), digest, length,
+                              what="blob in archive %s" % self.path)
 
     def read_blob(self, digest, max_size=MAX_SMALL_BLOB_SIZE):
         """A small blob (manifest, config, index), verified; larger declared sizes are refused."""
         offset, length = self._stored_data(blob_entry_name(digest), max_size=max_size)
         stream = _EntryStream(self._file.fileno(), offset, length, self.path)
-        return VerifyingReader(stream, digest, length).read_all_verified()
+        return VerifyingReader(stream, digest, length, what="blob in archive %s" % self.path).read_all_verified()
 
     # -- internals
 

@@ -18,10 +18,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ._copy_model import COPIED, FAILED, MOUNTED, SKIPPED, UNCHANGED, Deadline, ImageResult, TopPlan
-from ._errors import HangarError
+from ._errors import AuthenticationError, HangarError, NotFoundError, RegistryError, TLSError
 from ._manifest import blob_descriptors
 from ._platform import Platform, attestation_subject, is_attestation
+from ._retry import RetryPolicy
 from ._schema1 import convert_schema1
+
+# A blob transfer broken off once its bytes were flowing cannot be resumed: it is retried whole, from
+# a fresh read of the source into a fresh upload session. A failure before that (opening the source,
+# opening the upload session) comes from a request the client has retried already.
+BLOB_TRANSFER_RETRY = RetryPolicy()
 
 
 def select_platforms(descriptors, platforms, provenance):
@@ -66,25 +72,39 @@ class BlobGate:
             event.set()
 
 
+def is_interrupted_transfer(exc, policy=BLOB_TRANSFER_RETRY):
+    """A registry failure a fresh try may cure: the connection broke (no status) or the registry
+    answered a transient status; never TLS, authentication, not-found or a wrong digest."""
+    if not isinstance(exc, RegistryError) or isinstance(exc, (TLSError, AuthenticationError, NotFoundError)):
+        return False
+    return exc.status is None or policy.is_retryable_status(exc.status, (exc.code,) if exc.code else ())
+
+
 class DeadlineReader:
-    """Passes reads through and checks the image's deadline on each one."""
+    """Passes reads through and checks the image's deadline on each one; `started` tells whether
+    the blob's bytes began to flow."""
 
     def __init__(self, reader, deadline, doing):
         self._reader = reader
         self._deadline = deadline
         self._doing = doing
+        self.started = False
 
     def read(self, n=-1):
         self._deadline.check(self._doing)
+        self.started = True
         return self._reader.read(n)
 
 
 class CopyEngine:
     """Copies images; one engine is shared by all images of a run so blobs are moved once."""
 
-    def __init__(self, options, log=None):
+    def __init__(self, options, log=None, blob_retry=BLOB_TRANSFER_RETRY):
         self.options = options
         self.log = log or (lambda message: None)
+        self.blob_retry = blob_retry
+        self.retries = 0  # whole-blob transfers retried, for the run's stats
+        self._retries_lock = threading.Lock()
         self._gate = BlobGate()
         self._blob_pool = ThreadPoolExecutor(max_workers=max(1, options.blob_jobs), thread_name_prefix="hangar-blob")
 
@@ -189,15 +209,38 @@ class CopyEngine:
                 return COPIED, size or 0
             if destination.mount_blob(dest_ref, digest, source, source_ref):
                 return MOUNTED, 0
-            if digest in extra_blobs:
-                destination.put_blob(dest_ref, descriptor, io.BytesIO(extra_blobs[digest]))
-            else:
-                with source.open_blob(source_ref, digest, size) as reader:
-                    doing = "copying blob %s of %s" % (digest, source_ref)
-                    destination.put_blob(dest_ref, descriptor, DeadlineReader(reader, deadline, doing))
+            self._transfer_blob(source, source_ref, destination, dest_ref, descriptor, extra_blobs, deadline)
             return COPIED, size or 0
         finally:
             self._gate.release(key)
+
+    def _transfer_blob(self, source, source_ref, destination, dest_ref, descriptor, extra_blobs, deadline):
+        """Send one blob, reading the source afresh on each attempt (see BLOB_TRANSFER_RETRY)."""
+        digest = descriptor["digest"]
+        doing = "copying blob %s of %s" % (digest, source_ref)
+        attempts = self.blob_retry.attempts
+        for attempt in range(1, attempts + 1):
+            reader = None
+            try:
+                if digest in extra_blobs:
+                    reader = DeadlineReader(io.BytesIO(extra_blobs[digest]), deadline, doing)
+                    destination.put_blob(dest_ref, descriptor, reader)
+                else:
+                    with source.open_blob(source_ref, digest, descriptor.get("size")) as stream:
+                        reader = DeadlineReader(stream, deadline, doing)
+                        destination.put_blob(dest_ref, descriptor, reader)
+                return
+            except RegistryError as exc:
+                flowing = reader is not None and reader.started
+                if attempt == attempts or not flowing or not is_interrupted_transfer(exc, self.blob_retry):
+                    raise
+                wait = self.blob_retry.delay(attempt)
+                self.log("Retrying %s after: %s (attempt %d of %d failed; next in %.1fs)"
+                         % (doing, exc, attempt, attempts, wait))
+                with self._retries_lock:
+                    self.retries += 1
+            deadline.check(doing)
+            self.blob_retry.sleep(wait)
 
 
 def run_parallel(items, work, jobs):

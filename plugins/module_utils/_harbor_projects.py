@@ -10,6 +10,7 @@ created fails with the reason instead of being pushed.
 from __future__ import annotations
 
 from ._copy_model import FAILED
+from ._errors import RegistryError
 from ._harbor_client import HarborClient
 
 
@@ -20,7 +21,11 @@ class HarborProjects:
     @classmethod
     def for_registry(cls, client, credentials, log=None):
         """A HarborProjects for the registry `client` talks to, when it is Harbor; None otherwise."""
-        harbor = HarborClient(client.base_url, username=credentials.get("username"),
+        try:
+            base_url = client.base_url
+        except RegistryError:
+            return None  # unreachable: then each image fails with the registry's own error
+        harbor = HarborClient(base_url, username=credentials.get("username"),
                               password=credentials.get("password"), tls_verify=credentials.get("tls_verify", True),
                               ca_path=credentials.get("ca_path"), log=log)
         if not harbor.is_harbor():

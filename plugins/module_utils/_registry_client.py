@@ -39,7 +39,7 @@ from ._manifest import Manifest
 from ._media_types import ACCEPT_MANIFESTS, DOCKER_MANIFEST_V1_SIGNED
 from ._reference import DOCKER_HUB, normalize_registry
 from ._registry_auth import CATALOG_SCOPE, RegistryAuth, basic_authorization, repository_scope
-from ._retry import RetryPolicy, describe_transient_error, exception_chain
+from ._retry import RETRY_STATUSES, RetryPolicy, describe_transient_error, exception_chain
 
 DOCKER_HUB_API_HOST = "registry-1.docker.io"
 REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
@@ -221,6 +221,7 @@ class RegistryClient:
             self.registry, lambda: find_credentials(self.registry, username, password, auth_file), self._fetch_token)
         self._base_url = None
         self._base_lock = threading.Lock()
+        self._probe_retry = True  # False once a probe failed after its retries: later ones try once
 
     def __repr__(self):
         return "RegistryClient(registry=%r, username=%r, tls_verify=%r)" % (
@@ -249,7 +250,12 @@ class RegistryClient:
     def _base(self, doing, on_what):
         with self._base_lock:
             if self._base_url is None:
-                self._base_url = self._resolve_base_url(doing, on_what)
+                try:
+                    self._base_url = self._resolve_base_url(doing, on_what, self._probe_retry)
+                except RegistryError:
+                    # A registry that stayed down through the retries fails the other images at once.
+                    self._probe_retry = False
+                    raise
             return self._base_url
 
     # ---- transport
@@ -340,6 +346,8 @@ class RegistryClient:
         if status in (401, 403):
             if status == 401 and self._auth.credentials is None:
                 cause += "; no credentials found for %s: give username and password or an auth file" % self.registry
+            elif status == 401 and self._auth.scheme == "basic":
+                cause += "; %s refused the credentials of %s" % (self.registry, self._auth.credentials.username)
             error_class = AuthenticationError
         elif status == 404:
             error_class = NotFoundError
@@ -374,17 +382,17 @@ class RegistryClient:
         HTTPS does not answer); resolved by the first request."""
         return self._base("connecting to", "registry " + self.registry)
 
-    def _resolve_base_url(self, doing, on_what):
+    def _resolve_base_url(self, doing, on_what, retry=True):
         if self._tls_verify:
             with self._translated(doing, on_what):
-                return self._probe("https", doing, on_what)
+                return self._probe("https", doing, on_what, retry=retry)
         try:
             return self._probe("https", doing, on_what, retry=False, timeout=(PROBE_CONNECT_TIMEOUT, self._timeout))
         except requests.exceptions.RequestException as exc:
             https_cause = _ssl_reason(exc)[1] if isinstance(exc, requests.exceptions.SSLError) else \
                 describe_transient_error(exc)
         try:
-            return self._probe("http", doing, on_what)
+            return self._probe("http", doing, on_what, retry=retry)
         except requests.exceptions.RequestException as exc:
             raise RegistryError("Error %s %s: cannot reach %s over HTTPS (%s) nor HTTP (%s)"
                                 % (doing, on_what, self._host, https_cause, describe_transient_error(exc)),
@@ -399,6 +407,8 @@ class RegistryClient:
         with response:
             if response.status_code == 401 and not _is_html(response):
                 self._auth.learn(response.headers.get("WWW-Authenticate", ""))
+            elif response.status_code in RETRY_STATUSES:  # a registry that is down, still after the retries
+                raise self._response_error(response, doing, on_what)
             elif response.status_code != 200 or _is_html(response):
                 raise self._not_a_registry(response, doing, on_what)
         return base

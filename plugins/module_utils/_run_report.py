@@ -84,7 +84,7 @@ def run_result(results, started, retries, verb, where, check_mode, failed_file, 
     return dict(
         changed=changed,
         images=[r.as_dict() for r in results],
-        failed=failed_lines(results),
+        failed_images=failed_lines(results),
         stats=stats,
         msg=run_message(verb, stats, where, check_mode),
     )

@@ -152,9 +152,8 @@ EXAMPLES = r'''
     cve_allowlist:
       - CVE-2023-44487
     storage_quota: 50GiB
-  environment:
-    HARBOR_USERNAME: admin
-    HARBOR_PASSWORD: "{{ harbor_admin_password }}"
+    username: admin
+    password: "{{ harbor_admin_password }}"
 
 - name: Delete a project and every repository in it
   airgap.hangar.hangar_harbor_project:

@@ -139,8 +139,10 @@ images:
       blobs_skipped: 0
       manifests_pushed: 1
       seconds: 1.2
-failed:
-  description: The image lines that failed; the same lines are written to O(failed_file).
+failed_images:
+  description:
+    - The image lines that failed, as given; the same lines are written to O(failed_file).
+    - Named so because Ansible keeps C(failed) for its own flag, which it sets when the task fails.
   returned: always
   type: list
   elements: str
@@ -215,7 +217,7 @@ class LoadManager:
                 return engine.copy_image(source, result.source_ref, destination, result.dest_ref, result)
 
             run_parallel(self.results, load, self.jobs)
-            retries = client.stats.retries
+            retries = client.stats.retries + engine.retries
         result = run_result(self.results, started, retries, "Loaded", "into %s" % params["registry"],
                             self.module.check_mode, params["failed_file"])
         result.update(changed=result["changed"] or bool(self.projects_created), archive=params["archive"],

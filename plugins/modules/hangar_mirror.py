@@ -134,8 +134,10 @@ images:
       blobs_skipped: 0
       manifests_pushed: 1
       seconds: 1.2
-failed:
-  description: The image lines that failed; the same lines are written to O(failed_file).
+failed_images:
+  description:
+    - The image lines that failed, as given; the same lines are written to O(failed_file).
+    - Named so because Ansible keeps C(failed) for its own flag, which it sets when the task fails.
   returned: always
   type: list
   elements: str
@@ -219,7 +221,7 @@ class MirrorManager:
                                          destinations.store(result.dest_ref.registry), result.dest_ref, result)
 
             run_parallel(self.results, mirror, self.jobs)
-            retries = sources.retries() + destinations.retries()
+            retries = sources.retries() + destinations.retries() + engine.retries
         registries = ", ".join(sorted({r.dest_ref.registry for r in self.results})) or "no registry"
         result = run_result(self.results, started, retries, "Mirrored", "to %s" % registries,
                             self.module.check_mode, params["failed_file"])

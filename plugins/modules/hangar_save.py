@@ -87,14 +87,15 @@ EXAMPLES = r'''
     provenance: false
     failed_file: /srv/transfer/images-failed.txt
 
-- name: Save through a local mirror of Docker Hub, with credentials from the environment
+# A password set with the task keyword `environment:` shows in `ansible-playbook -vvv` output: pass it as
+# an option, or set HANGAR_REGISTRY_PASSWORD in ansible-playbook's own environment (as AWX credentials do).
+- name: Save through a local mirror of Docker Hub, with its credentials
   airgap.hangar.hangar_save:
     file: images.txt
     archive: images.zip
     source_registry: mirror.example.com:5000
-  environment:
-    HANGAR_REGISTRY_USERNAME: "{{ mirror_user }}"
-    HANGAR_REGISTRY_PASSWORD: "{{ mirror_password }}"
+    username: "{{ mirror_user }}"
+    password: "{{ mirror_password }}"
 '''
 
 RETURN = r'''
@@ -166,8 +167,10 @@ images:
       description: The original digest of a Docker schema 1 image that was converted to schema 2.
       type: str
       returned: when the image was Docker schema 1
-failed:
-  description: The image lines that failed, as given; the same lines are written to O(failed_file).
+failed_images:
+  description:
+    - The image lines that failed, as given; the same lines are written to O(failed_file).
+    - Named so because Ansible keeps C(failed) for its own flag, which it sets when the task fails.
   returned: always
   type: list
   elements: str
@@ -219,7 +222,10 @@ msg:
   sample: "Saved 3 images to /srv/transfer/images.zip: 2 copied, 1 unchanged, 0 skipped, 0 failed; 12.0 MiB in 4.2 s"
 '''
 
+import os
+import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import replace
 
 from ansible.module_utils.basic import AnsibleModule
@@ -263,10 +269,18 @@ class SaveManager:
     def _client(self, registry):
         return RegistryClient(registry, pool_size=max(20, self.jobs * 4), log=self.module.debug, **self.credentials)
 
+    def _writer_path(self, stack):
+        """The archive path, or in check mode, when its folder does not exist yet (a task before this one
+        would create it), a path in an empty temporary folder: the prediction is then for a new archive."""
+        if not self.module.check_mode or os.path.isdir(os.path.dirname(os.path.abspath(self.archive))):
+            return self.archive
+        self.module.warn("the folder of %s does not exist: predicting a new archive" % self.archive)
+        return os.path.join(stack.enter_context(tempfile.TemporaryDirectory()), os.path.basename(self.archive))
+
     def run(self):
         started = time.monotonic()
-        with RegistryStorePool(self._client) as pool, \
-                ArchiveWriter(self.archive, reuse=not self.force) as writer, \
+        with ExitStack() as stack, RegistryStorePool(self._client) as pool, \
+                ArchiveWriter(self._writer_path(stack), reuse=not self.force) as writer, \
                 CopyEngine(self.options, log=self.module.debug) as engine:
             destination = ArchiveDestination(writer)
             self.results = [ImageResult(entry.source, self.archive, entry=entry) for entry in self.entries]
@@ -281,7 +295,7 @@ class SaveManager:
                 changed = changed or self.force
             else:
                 changed = writer.commit()
-            retries = pool.retries()
+            retries = pool.retries() + engine.retries
         result = run_result(self.results, started, retries, "Saved", "to %s" % self.archive, self.module.check_mode,
                             self.failed_file, changed)
         result["archive"] = self.archive

@@ -146,8 +146,10 @@ images:
     seconds:
       description: Time spent on this image.
       type: float
-failed:
-  description: The image lines that failed, as given.
+failed_images:
+  description:
+    - The image lines that failed, as given; the same lines are written to O(failed_file).
+    - Named so because Ansible keeps C(failed) for its own flag, which it sets when the task fails.
   returned: always
   type: list
   elements: str
@@ -279,8 +281,8 @@ class ValidateManager:
         first = next((r for r in self.results if r.status == FAILED), None)
         if first is not None:
             msg += "; first: %s: %s" % (first.source_ref, first.reason)
-        return dict(changed=False, images=[r.as_dict() for r in self.results], failed=failed_lines(self.results),
-                    stats=stats, msg=msg)
+        return dict(changed=False, images=[r.as_dict() for r in self.results],
+                    failed_images=failed_lines(self.results), stats=stats, msg=msg)
 
 
 def main():

@@ -147,6 +147,7 @@ def test_missing_image_fails_only_itself_and_is_written_to_failed_file(registry,
     assert statuses[missing] == "failed"
     assert "MANIFEST_UNKNOWN" in result["msg"] or "not found" in result["msg"].lower() or "unknown" in result["msg"]
     assert failed_file.read_text() == missing + "\n"
+    assert result["failed_images"] == [missing]
 
 
 def test_default_format_line_without_registry_is_an_input_error(registry, source_images):

@@ -161,6 +161,7 @@ def test_source_registry_project_subset_and_failed_file(registry, destination, c
     assert statuses == ["copied", "failed"]
     assert saved["images"][0]["source"] == "%s/%s" % (registry.host, present)
     assert failed_file.read_text() == "mirror.example.com/%s:1.0\n" % later
+    assert saved["failed_images"] == ["mirror.example.com/%s:1.0" % later]
     assert [e["source"] for e in check_archive_layout(archive)["list"]] == ["%s/%s" % (registry.host, present)]
 
     image_factory.docker_image().push(client_for(registry), later, "1.0")

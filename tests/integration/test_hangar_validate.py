@@ -57,6 +57,7 @@ def test_deleted_tag_fails_with_tag_missing_and_writes_failed_file(loaded, tmp_p
     assert by_source[repository]["reason"].startswith("tag missing")
     assert "1 failed" in result["msg"]
     assert failed_file.read_text().strip() == loaded["references"][0]
+    assert result["failed_images"] == [loaded["references"][0]]
 
 
 def test_missing_platform_fails_with_digest_missing(loaded):
@@ -68,7 +69,8 @@ def test_missing_platform_fails_with_digest_missing(loaded):
     result = run_module("hangar_validate", dict(archive=loaded["archive"], registry=loaded["destination"].host,
                                                 tls_verify=False, fail_on_mismatch=False))
 
-    assert result.get("failed") is not True, "fail_on_mismatch: false reports without failing"
+    assert "failed" not in result, "fail_on_mismatch: false reports without failing"
+    assert len(result["failed_images"]) == 1
     failed = [image for image in result["images"] if image["status"] == "failed"]
     assert len(failed) == 1
     assert "digest missing: linux/arm64/v8" in failed[0]["reason"]

@@ -217,7 +217,8 @@ def check_archive_layout(path, strict=True, index_last=True, folder_directories=
             assert not unreferenced, "blobs no entry references: %s" % sorted(unreferenced)
             folders = {FOLDER_NAME_RE.match(name).group(1) for name in names if FOLDER_NAME_RE.match(name)}
             directories = {DIRECTORY_NAME_RE.match(name).group(1) for name in names if DIRECTORY_NAME_RE.match(name)}
-            assert directories == folders or not folder_directories and not directories, "platform folders without their <hex>/ entry, or the reverse: %s" % sorted(
+            assert directories == folders or not folder_directories and not directories, \
+                "platform folders without their <hex>/ entry, or the reverse: %s" % sorted(
                 directories ^ folders)
             extra_folders = folders - {digest[len("sha256:"):] for digest in images}
             assert not extra_folders, "folders of manifests no entry lists: %s" % sorted(extra_folders)

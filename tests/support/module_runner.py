@@ -34,4 +34,4 @@ def run_module(name, args, check_mode=False, diff=False):
     try:
         return json.loads(output[output.index("{"):])
     except ValueError:
-        raise AssertionError("module %s printed no JSON result: %r" % (name, output))
+        raise AssertionError("module %s printed no JSON result: %r" % (name, output)) from None
