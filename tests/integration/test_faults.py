@@ -1,0 +1,215 @@
+"""Faults between the modules and real registries: a FaultProxy injects 503/429 answers, connection
+resets in the middle of bodies, or stays down; every copy must still be exact, or fail cleanly and
+complete on a rerun."""
+
+import collections
+import socket
+import ssl
+
+import pytest
+
+from tests.support.fault_proxy import FaultProxy
+from tests.support.image_sets import (
+    ALL_PLATFORMS,
+    SMALL_SET,
+    SMALL_TAG,
+    archive_sources,
+    assert_archive_holds,
+    assert_registry_holds,
+    push_small_set,
+    references,
+)
+from tests.support.module_runner import run_module
+
+FAIL_RATE = 0.10
+RESET_RATE = 0.05
+
+
+@pytest.fixture
+def source(registry_factory, client_for, image_factory):
+    """A registry of our own holding the small set, under fixed names."""
+    server = registry_factory()
+    return server, push_small_set(client_for(server), image_factory)
+
+
+@pytest.fixture
+def proxies():
+    """proxies(upstream, **FaultProxy options) -> a started FaultProxy, stopped after the test."""
+    started = []
+
+    def start(upstream, **options):
+        proxy = FaultProxy(upstream, **options).start()
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()
+
+
+def faulty(proxies, upstream, seed):
+    return proxies(upstream, seed=seed, fail_rate=FAIL_RATE, reset_rate=RESET_RATE)
+
+
+def assert_survived(result, *used_proxies):
+    assert result.get("failed") is not True, result["msg"]
+    assert result["stats"]["failed"] == 0 and result["stats"]["copied"] == len(SMALL_SET), result["msg"]
+    assert result["stats"]["retries"] > 0, "faults were injected but no retry was counted"
+    injected = sum((proxy.faults for proxy in used_proxies), start=collections.Counter())
+    assert injected["503"] + injected["429"] > 0, injected
+    assert injected["reset-request"] + injected["reset-response"] > 0, injected
+
+
+def test_the_proxy_turns_a_tls_handshake_away_at_once(proxies):
+    """Clients that try HTTPS first (tls_verify: false) must get an answer, not a 10 s wait."""
+    proxy = proxies("127.0.0.1:9")
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as connection, \
+            pytest.raises(ssl.SSLError):
+        context.wrap_socket(connection)
+
+
+def test_mirror_through_faults_copies_every_digest(source, registry_factory, proxies):
+    source_registry, images = source
+    destination = registry_factory()
+    source_proxy = faulty(proxies, source_registry.host, seed=11)
+    destination_proxy = faulty(proxies, destination.host, seed=12)
+
+    result = run_module("hangar_mirror", dict(
+        images=references(source_proxy.host, images), registry=destination_proxy.host, tls_verify=False,
+        source_tls_verify=False, **ALL_PLATFORMS))
+
+    assert_survived(result, source_proxy, destination_proxy)
+    assert_registry_holds(destination, images)
+    faulted = {(r.method, r.path.split("/")[-2]) for r in destination_proxy.requests if r.outcome != "forwarded"}
+    assert ("PUT", "uploads") in faulted and ("PUT", "manifests") in faulted, faulted
+    assert destination_proxy.faults["reset-request"] > 0, "no upload was cut half way: %s" % destination_proxy.faults
+
+
+def test_save_then_load_through_faults_keep_every_digest(source, registry_factory, proxies, tmp_path):
+    source_registry, images = source
+    destination = registry_factory()
+    source_proxy = faulty(proxies, source_registry.host, seed=21)
+    destination_proxy = faulty(proxies, destination.host, seed=22)
+    archive = str(tmp_path / "small.zip")
+
+    saved = run_module("hangar_save", dict(images=references(source_proxy.host, images), archive=archive,
+                                           tls_verify=False, **ALL_PLATFORMS))
+
+    assert_survived(saved, source_proxy)
+    assert source_proxy.faults["reset-response"] > 0, "no download was cut half way: %s" % source_proxy.faults
+    assert_archive_holds(archive, source_proxy.host, images)
+
+    loaded = run_module("hangar_load", dict(archive=archive, registry=destination_proxy.host, tls_verify=False,
+                                            **ALL_PLATFORMS))
+
+    assert_survived(loaded, destination_proxy)
+    assert_registry_holds(destination, images)
+
+
+# -- a registry that stays down
+
+
+def failed_references(result):
+    """The references of the images that failed. (The result's own `failed` key is overwritten by
+    fail_json's `failed: true`, so the list of failed lines is only in failed_file.)"""
+    return sorted(image["reference"] for image in result["images"] if image["status"] == "failed")
+
+
+def test_mirror_to_a_registry_that_stays_down_fails_those_images_and_a_rerun_completes(
+        source, registry_factory, proxies, tmp_path):
+    source_registry, images = source
+    healthy, broken = registry_factory(), registry_factory()
+    down = proxies(broken.host)
+    down.down = True
+    repositories = sorted(images)
+    to_broken = ["%s/%s %s/%s %s" % (source_registry.host, repo, down.host, repo, SMALL_TAG)
+                 for repo in repositories[:2]]
+    to_healthy = ["%s/%s %s/%s %s" % (source_registry.host, repo, healthy.host, repo, SMALL_TAG)
+                  for repo in repositories[2:]]
+    image_list = tmp_path / "mirror.txt"
+    image_list.write_text("\n".join(to_broken[:1] + to_healthy + to_broken[1:]) + "\n")
+    failed_file = tmp_path / "failed.txt"
+    args = dict(tls_verify=False, source_tls_verify=False, failed_file=str(failed_file), **ALL_PLATFORMS)
+
+    result = run_module("hangar_mirror", dict(args, file=str(image_list)))
+
+    assert result["failed"] is True
+    assert failed_references(result) == references(source_registry.host, repositories[:2])
+    assert sorted(failed_file.read_text().splitlines()) == sorted(to_broken)
+    by_status = {image["reference"]: image for image in result["images"]}
+    for repo in repositories[:2]:
+        failure = by_status["%s/%s:%s" % (source_registry.host, repo, SMALL_TAG)]
+        assert failure["status"] == "failed"
+        assert down.host in failure["error"] and "503" in failure["error"], failure["error"]
+    for repo in repositories[2:]:
+        assert by_status["%s/%s:%s" % (source_registry.host, repo, SMALL_TAG)]["status"] == "copied"
+    assert_registry_holds(healthy, {repo: images[repo] for repo in repositories[2:]})
+    assert down.faults["down"] > 0
+
+    down.down = False
+    rerun = run_module("hangar_mirror", dict(args, file=str(failed_file)))
+
+    assert rerun.get("failed") is not True, rerun["msg"]
+    assert rerun["stats"]["copied"] == 2
+    assert_registry_holds(broken, {repo: images[repo] for repo in repositories[:2]})
+
+
+def test_save_from_a_registry_that_stays_down_keeps_the_rest_and_a_rerun_completes(
+        source, proxies, tmp_path):
+    source_registry, images = source
+    down = proxies(source_registry.host)
+    down.down = True
+    repositories = sorted(images)
+    unreachable = references(down.host, repositories[:2])
+    reachable = references(source_registry.host, repositories[2:])
+    archive = str(tmp_path / "partial.zip")
+    failed_file = tmp_path / "failed.txt"
+    args = dict(archive=archive, tls_verify=False, failed_file=str(failed_file), **ALL_PLATFORMS)
+
+    result = run_module("hangar_save", dict(args, images=unreachable + reachable))
+
+    assert result["failed"] is True
+    assert failed_references(result) == sorted(unreachable)
+    assert sorted(failed_file.read_text().splitlines()) == sorted(unreachable)
+    for image in result["images"]:
+        if image["status"] == "failed":
+            assert down.host in image["error"] and "503" in image["error"], image["error"]
+    assert archive_sources(archive) == sorted(reachable)
+
+    down.down = False
+    rerun = run_module("hangar_save", dict(args, file=str(failed_file)))
+
+    assert rerun.get("failed") is not True, rerun["msg"]
+    assert_archive_holds(archive, down.host, {repo: images[repo] for repo in repositories[:2]})
+    assert_archive_holds(archive, source_registry.host, {repo: images[repo] for repo in repositories[2:]})
+
+
+def test_load_into_a_registry_that_resets_every_connection_fails_every_image_and_a_rerun_completes(
+        source, registry_factory, proxies, tmp_path):
+    source_registry, images = source
+    archive = str(tmp_path / "small.zip")
+    saved = run_module("hangar_save", dict(images=references(source_registry.host, images), archive=archive,
+                                           tls_verify=False, **ALL_PLATFORMS))
+    assert saved.get("failed") is not True, saved["msg"]
+    destination = registry_factory()
+    down = proxies(destination.host)
+    down.down = "reset"
+    args = dict(archive=archive, registry=down.host, tls_verify=False, **ALL_PLATFORMS)
+
+    result = run_module("hangar_load", args)
+
+    assert result["failed"] is True
+    assert failed_references(result) == sorted(references(source_registry.host, images))
+    for image in result["images"]:
+        assert image["status"] == "failed"
+        assert down.host in image["error"], image["error"]
+    assert down.faults["down"] > 0
+
+    down.down = False
+    rerun = run_module("hangar_load", args)
+
+    assert rerun.get("failed") is not True, rerun["msg"]
+    assert rerun["stats"]["copied"] == len(images)
+    assert_registry_holds(destination, images)
