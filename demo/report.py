@@ -1,0 +1,26 @@
+"""What the demo shows at the end: the archive, and what the destination registry holds."""
+
+import os
+
+from ansible_collections.airgap.hangar.plugins.module_utils._archive_reader import ArchiveReader
+
+
+def describe_archive(path):
+    lines = ["Archive: %s (%.1f KiB)" % (path, os.path.getsize(path) / 1024)]
+    with ArchiveReader(path) as reader:
+        for entry in sorted(reader.index.entries, key=lambda entry: (entry.source, entry.tag)):
+            platforms = sorted({str(image.platform) for image in entry.images if not image.is_attestation})
+            lines.append("  %s:%s  %s" % (entry.source, entry.tag, ", ".join(platforms)))
+    return "\n".join(lines)
+
+
+def describe_registry(client, source_digests):
+    """The catalog with each tag's digest, marked where it equals the digest of the same tag at the source."""
+    lines = ["Destination %s:" % client.registry]
+    for repository in sorted(client.catalog()):
+        for tag in sorted(client.list_tags(repository)):
+            digest = client.head_manifest(repository, tag)["digest"]
+            reference = "%s:%s" % (repository, tag)
+            same = "  (same digest as the source)" if source_digests.get(reference) == digest else ""
+            lines.append("  %-34s %s%s" % (reference, digest, same))
+    return "\n".join(lines)
