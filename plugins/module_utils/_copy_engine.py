@@ -86,6 +86,7 @@ class DeadlineReader:
 
     def __init__(self, reader, deadline, doing):
         self._reader = reader
+        self.wrapped = reader  # lets a VerifyingReader over this one see the verifier behind it (hash once)
         self._deadline = deadline
         self._doing = doing
         self.started = False

@@ -40,6 +40,15 @@ def verify_bytes(data, digest, what="blob"):
     return data
 
 
+def verifier_behind(reader):
+    """The VerifyingReader `reader` is, or wraps through readers naming what they wrap `wrapped`; else None."""
+    for _ in range(8):
+        if reader is None or isinstance(reader, VerifyingReader):
+            return reader
+        reader = getattr(reader, "wrapped", None)
+    return None
+
+
 class VerifyingReader:
     """A file-like reader over `source` that hashes what passes and checks it at the end.
 
@@ -47,13 +56,17 @@ class VerifyingReader:
     sha256 and (when given) the size are compared and DigestMismatchError is raised on a
     difference, so a consumer that reads to EOF never commits unverified content silently.
     Reading more than `size` bytes fails early, which bounds what a lying source can send.
+    When `source` is (or wraps, see verifier_behind) a VerifyingReader of the same digest, the
+    bytes are not hashed a second time: that reader raises at the end before this one sees it.
     """
 
     def __init__(self, source, digest, size=None, what="blob"):
         self._digest = validate_digest(digest)
         self._size = size
         self._what = what
-        self._hash = hashlib.sha256()
+        inner = verifier_behind(source)
+        self._inner = inner if inner is not None and inner.digest == self._digest else None
+        self._hash = hashlib.sha256() if self._inner is None else None
         self._read_fn = source.read if hasattr(source, "read") else None
         self._iter = None if self._read_fn else iter(source)
         self._pending = b""
@@ -92,7 +105,8 @@ class VerifyingReader:
             n = CHUNK_SIZE
         chunk = self._raw_read(n)
         if chunk:
-            self._hash.update(chunk)
+            if self._hash is not None:
+                self._hash.update(chunk)
             self.bytes_read += len(chunk)
             if self._size is not None and self.bytes_read > self._size:
                 raise DigestMismatchError(
@@ -103,9 +117,13 @@ class VerifyingReader:
         return chunk
 
     def _finish(self):
-        actual = "sha256:" + self._hash.hexdigest()
-        if actual != self._digest:
-            raise DigestMismatchError(self._digest, actual, self._what)
+        if self._hash is None:
+            if not self._inner.verified:  # a wrapper ended the stream before the verifier behind it
+                raise DigestMismatchError(self._digest, "a stream that ended unverified", self._what)
+        else:
+            actual = "sha256:" + self._hash.hexdigest()
+            if actual != self._digest:
+                raise DigestMismatchError(self._digest, actual, self._what)
         if self._size is not None and self.bytes_read != self._size:
             raise DigestMismatchError(
                 "%s (%d bytes)" % (self._digest, self._size), "%d bytes" % self.bytes_read, self._what)

@@ -14,19 +14,14 @@ from __future__ import annotations
 
 import http.cookiejar
 import re
-import traceback
 from urllib.parse import quote, urljoin, urlsplit
 
 from ._errors import HangarError, HarborError, InputError
-from ._retry import RetryPolicy, describe_transient_error
+from ._retry import REQUESTS_IMPORT_ERROR, RetryPolicy, describe_transient_error
 
-try:
+if not REQUESTS_IMPORT_ERROR:
     import requests
     import urllib3
-except ImportError:  # modules report it with missing_required_lib("requests")
-    REQUESTS_IMPORT_ERROR = traceback.format_exc()
-else:
-    REQUESTS_IMPORT_ERROR = None
 
 API_PATH = "/api/v2.0"
 PROJECT_NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 
-from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.basic import env_fallback, missing_required_lib
 
 from ._copy_model import CopyOptions
 from ._errors import InputError
 from ._platform import PlatformFilter
+from ._retry import REQUESTS_IMPORT_ERROR
 
 REGISTRY_OPTIONS = dict(
     username=dict(type="str", fallback=(env_fallback, ["HANGAR_REGISTRY_USERNAME"])),
@@ -106,3 +107,9 @@ def registry_credentials(params, prefix=""):
         tls_verify=params.get(prefix + "tls_verify", True),
         ca_path=params.get(prefix + "ca_path"),
     )
+
+
+def fail_without_requirements(module):
+    """Fail the module with Ansible's usual message when the Python library requests is missing."""
+    if REQUESTS_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)

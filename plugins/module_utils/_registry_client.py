@@ -28,18 +28,27 @@ import threading
 from dataclasses import replace
 from urllib.parse import urlencode, urljoin, urlsplit
 
-import requests
-import urllib3
-from requests.adapters import HTTPAdapter
-
 from ._credentials import find_credentials
 from ._digest import CHUNK_SIZE, DIGEST_RE, VerifyingReader, sha256_digest, validate_digest
-from ._errors import AuthenticationError, DigestMismatchError, InputError, NotFoundError, RegistryError, TLSError
+from ._errors import (
+    AuthenticationError,
+    DigestMismatchError,
+    HangarError,
+    InputError,
+    NotFoundError,
+    RegistryError,
+    TLSError,
+)
 from ._manifest import Manifest
 from ._media_types import ACCEPT_MANIFESTS, DOCKER_MANIFEST_V1_SIGNED
 from ._reference import DOCKER_HUB, normalize_registry
 from ._registry_auth import CATALOG_SCOPE, RegistryAuth, basic_authorization, repository_scope
-from ._retry import RETRY_STATUSES, RetryPolicy, describe_transient_error, exception_chain
+from ._retry import REQUESTS_IMPORT_ERROR, RETRY_STATUSES, RetryPolicy, describe_transient_error, exception_chain
+
+if not REQUESTS_IMPORT_ERROR:
+    import requests
+    import urllib3
+    from requests.adapters import HTTPAdapter
 
 DOCKER_HUB_API_HOST = "registry-1.docker.io"
 REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
@@ -201,6 +210,8 @@ class RegistryClient:
 
     def __init__(self, registry, username=None, password=None, auth_file=None, tls_verify=True,
                  ca_path=None, pool_size=20, timeout=60.0, retry=None, log=None):
+        if REQUESTS_IMPORT_ERROR:
+            raise HangarError("RegistryClient needs the Python library requests, which is not installed")
         self.registry = normalize_registry(registry)
         self.stats = TransferStats()
         self._host = DOCKER_HUB_API_HOST if self.registry == DOCKER_HUB else self.registry

@@ -14,9 +14,16 @@ from __future__ import annotations
 import email.utils
 import random
 import time
+import traceback
 from dataclasses import dataclass, field
 
-import requests
+try:
+    import requests
+except ImportError:  # the one place that notices: modules report it with missing_required_lib("requests")
+    requests = None
+    REQUESTS_IMPORT_ERROR = traceback.format_exc()
+else:
+    REQUESTS_IMPORT_ERROR = None
 
 RETRY_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
 

@@ -212,21 +212,13 @@ msg:
 '''
 
 import re
-import traceback
 from decimal import Decimal
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.airgap.hangar.plugins.module_utils._errors import HangarError, HarborError, InputError
-
-try:
-    from ansible_collections.airgap.hangar.plugins.module_utils._harbor_client import (
-        REQUESTS_IMPORT_ERROR,
-        HarborClient,
-        validate_project_name,
-    )
-except ImportError:  # the Python library requests is missing (imported by the client's module_utils)
-    REQUESTS_IMPORT_ERROR = traceback.format_exc()
+from ansible_collections.airgap.hangar.plugins.module_utils._harbor_client import HarborClient, validate_project_name
+from ansible_collections.airgap.hangar.plugins.module_utils._module_options import fail_without_requirements
 
 # Module option -> key of Harbor's project metadata; Harbor stores every value as a string.
 METADATA_OPTIONS = {
@@ -433,8 +425,7 @@ def main():
         },
         supports_check_mode=True,
     )
-    if REQUESTS_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
+    fail_without_requirements(module)
     try:
         result = HarborProjectManager(module).run()
     except HangarError as exc:

@@ -177,6 +177,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils._module_options impo
     TRANSFER_OPTIONS,
     argument_spec,
     copy_options,
+    fail_without_requirements,
     registry_credentials,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._registry_client import RegistryClient
@@ -241,6 +242,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    fail_without_requirements(module)
     run_module_manager(module, LoadManager, archive=module.params["archive"], registry=module.params["registry"])
 
 

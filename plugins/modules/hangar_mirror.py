@@ -171,6 +171,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils._module_options impo
     TRANSFER_OPTIONS,
     argument_spec,
     copy_options,
+    fail_without_requirements,
     registry_credentials,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._registry_client import RegistryClient
@@ -246,6 +247,7 @@ def main():
         required_one_of=[("images", "file")],
         supports_check_mode=True,
     )
+    fail_without_requirements(module)
     run_module_manager(module, MirrorManager)
 
 

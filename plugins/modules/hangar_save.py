@@ -241,6 +241,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils._module_options impo
     TRANSFER_OPTIONS,
     argument_spec,
     copy_options,
+    fail_without_requirements,
     registry_credentials,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._reference import normalize_registry
@@ -319,6 +320,7 @@ def main():
         required_one_of=[("images", "file")],
         supports_check_mode=True,
     )
+    fail_without_requirements(module)
     run_module_manager(module, SaveManager, archive=module.params["archive"])
 
 

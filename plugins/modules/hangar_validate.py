@@ -196,6 +196,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils._module_options impo
     SOURCE_REGISTRY_OPTIONS,
     argument_spec,
     copy_options,
+    fail_without_requirements,
     registry_credentials,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._reference import normalize_registry
@@ -302,6 +303,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    fail_without_requirements(module)
     manager = None
     try:
         manager = ValidateManager(module)
