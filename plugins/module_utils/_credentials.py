@@ -46,7 +46,7 @@ def auth_key_host(key):
     for prefix in ("https://", "http://"):
         if host.lower().startswith(prefix):
             host = host[len(prefix):]
-    host, _, path = host.partition("/")
+    host, _unused, path = host.partition("/")
     if path.strip("/") not in ("", "v1", "v2"):
         return None
     host = host.lower()

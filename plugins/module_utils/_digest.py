@@ -42,7 +42,7 @@ def verify_bytes(data, digest, what="blob"):
 
 def verifier_behind(reader):
     """The VerifyingReader `reader` is, or wraps through readers naming what they wrap `wrapped`; else None."""
-    for _ in range(8):
+    for _unused in range(8):
         if reader is None or isinstance(reader, VerifyingReader):
             return reader
         reader = getattr(reader, "wrapped", None)

@@ -97,7 +97,7 @@ class PlatformFilter:
         self.os = [o.strip() for o in (os or []) if o and o.strip()]
         self._arch_rules = []
         for entry in self.arch:
-            architecture, _, variant = entry.partition("/")
+            architecture, _unused, variant = entry.partition("/")
             self._arch_rules.append((architecture, _normal_variant(architecture, variant) if variant else None))
 
     def allows(self, platform):

@@ -69,8 +69,8 @@ def repository_scope(name, push=False):
 
 
 def _split_scope(scope):
-    kind, _, rest = scope.partition(":")
-    name, _, actions = rest.rpartition(":")
+    kind, _unused, rest = scope.partition(":")
+    name, _unused, actions = rest.rpartition(":")
     return kind, name, frozenset(actions.split(","))
 
 

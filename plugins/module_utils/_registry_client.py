@@ -99,7 +99,7 @@ def registry_errors(response):
 
 
 def _error_codes(response):
-    return [code for code, _, _ in registry_errors(response)]
+    return [code for code, _unused, _unused in registry_errors(response)]
 
 
 def _describe_errors(errors):
@@ -274,7 +274,7 @@ class RegistryClient:
     def _exchange(self, method, url, headers, data=None, stream=False, params=None, timeout=None):
         """One HTTP exchange; GET and HEAD redirects are followed here so that the Authorization
         header never goes to another host (a blob GET may be sent to a storage backend)."""
-        for _ in range(MAX_REDIRECTS + 1):
+        for _unused in range(MAX_REDIRECTS + 1):
             response = self._session.request(method, url, headers=headers, data=data, stream=stream, params=params,
                                              timeout=timeout or self._timeout, verify=self._verify,
                                              allow_redirects=False)

@@ -88,7 +88,8 @@ def validate_image(source, target, result, options):
             result.fail("tag missing: %s" % result.destination)
             return result
         rows = compare_platforms(expected, present)
-        result.platforms = [{"platform": text, "digest": digest, "status": state} for text, digest, state, _ in rows]
+        result.platforms = [{"platform": text, "digest": digest, "status": state}
+                            for text, digest, state, _unused in rows]
         reason = _reason(rows, result.destination)
         if reason:
             result.fail(reason)

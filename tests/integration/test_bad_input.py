@@ -205,7 +205,7 @@ def zip_bomb_declared_layer(world, tmp):
 
 
 def unknown_manifest_media_type_in_archive(world, tmp):
-    entries, _ = hangar_cli_entries([(SOURCE, "1.0", _unknown_type_image(world.image))], world.image.blobs)
+    entries, _unused = hangar_cli_entries([(SOURCE, "1.0", _unknown_type_image(world.image))], world.image.blobs)
     path = spoiled_archive(world, tmp / "unknown-type.zip", entries)
     return (*load(world, path)[:2], ['unsupported MIME type "%s"' % UNKNOWN_TYPE])
 
@@ -249,7 +249,7 @@ def jobs_zero(world, tmp):
 
 
 def jobs_twenty_one(world, tmp):
-    module, args, _ = jobs_zero(world, tmp)
+    module, args, _unused = jobs_zero(world, tmp)
     return module, dict(args, jobs=21), ["jobs 21"]
 
 

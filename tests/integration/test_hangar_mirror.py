@@ -29,7 +29,7 @@ def source_images(registry, client_for, image_factory, unique_repo):
 
 
 def test_default_format_lines_go_to_registry_and_project_byte_identical(registry, registry_factory, source_images,
-                                                                         tmp_path):
+                                                                        tmp_path):
     destination = registry_factory(count_requests=True)
     image_list = tmp_path / "images.txt"
     image_list.write_text("# images to mirror\n\n" + "".join("%s/%s:1.0\n" % (registry.host, repo)

@@ -94,7 +94,7 @@ def test_round_trip_of_every_kind_keeps_every_digest(registry, destination, ever
 
 
 def test_schema1_image_is_converted_and_says_so(registry, destination, client_for, image_factory, unique_repo,
-                                                 tmp_path):
+                                                tmp_path):
     repository = unique_repo("schema1")
     image = image_factory.schema1_image(signed=True, name=repository, tag="1.0")
     image.push(client_for(registry), repository, "1.0")
@@ -116,7 +116,7 @@ def test_schema1_image_is_converted_and_says_so(registry, destination, client_fo
 
 
 def test_amd64_archive_then_arm64_archive_merge_and_overwrite_replaces(registry, destination, client_for,
-                                                                      image_factory, unique_repo, tmp_path):
+                                                                       image_factory, unique_repo, tmp_path):
     repository = unique_repo("split")
     image = image_factory.docker_manifest_list(platforms=("linux/amd64", "linux/arm64/v8"))
     image.push(client_for(registry), repository, "1.0")
@@ -191,8 +191,8 @@ def test_archive_written_as_the_hangar_cli_writes_it_loads(destination, client_f
     for image in images.values():
         blobs.update(image.blobs)
     archive = str(tmp_path / "hangar-cli.zip")
-    entries, _ = hangar_cli_entries([(source, "2.0", image.manifests) for source, image in images.items()], blobs,
-                                    directory_entries=True)
+    listed = [(source, "2.0", image.manifests) for source, image in images.items()]
+    entries, _unused = hangar_cli_entries(listed, blobs, directory_entries=True)
     write_go_zip(archive, entries)
 
     loaded = run_module("hangar_load", dict(archive=archive, registry=destination.host, tls_verify=False,
@@ -207,11 +207,11 @@ def test_archive_written_as_the_hangar_cli_writes_it_loads(destination, client_f
 
 
 def test_blob_altered_in_archive_fails_its_image_and_pushes_nothing_of_it(destination, client_for, image_factory,
-                                                                         tmp_path):
+                                                                          tmp_path):
     good, bad = image_factory.docker_image(), image_factory.docker_image()
     blobs = dict(good.blobs, **bad.blobs)
-    entries, _ = hangar_cli_entries([("docker.io/library/good", "1", good.manifests),
-                                     ("docker.io/library/bad", "1", bad.manifests)], blobs)
+    entries, _unused = hangar_cli_entries([("docker.io/library/good", "1", good.manifests),
+                                           ("docker.io/library/bad", "1", bad.manifests)], blobs)
     layer = bad.top.layers[-1]["digest"]
     original = dict(entries)[blob_entry(layer)]
     archive = str(tmp_path / "tampered.zip")

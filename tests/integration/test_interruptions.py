@@ -136,7 +136,7 @@ def assert_complete_and_valid(archive, destination, images, run_args):
 
 
 def test_kill_9_during_load_never_leaves_a_tag_with_missing_blobs(registry_factory, client_for, image_factory,
-                                                                   slow_destination, tmp_path):
+                                                                  slow_destination, tmp_path):
     source = registry_factory()
     images = push_small_set(client_for(source), image_factory)
     archive = str(tmp_path / "images.zip")
@@ -158,7 +158,7 @@ def test_kill_9_during_load_never_leaves_a_tag_with_missing_blobs(registry_facto
 
 
 def test_kill_9_during_mirror_never_leaves_a_tag_with_missing_blobs(slow_source, slow_destination, client_for,
-                                                                     tmp_path):
+                                                                    tmp_path):
     source, source_proxy, images = slow_source
     destination, proxy = slow_destination
     args = dict(images=references(source_proxy.host, images), registry=proxy.host, tls_verify=False,

@@ -176,7 +176,7 @@ def test_push_and_read_back_an_oci_image(registry, client_for, unique_repo):
     assert client.head_manifest(repo, "1.0") == {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest)}
     assert skopeo.inspect_raw("%s:1.0" % repo, registry) == manifest
 
-    config, layers, _ = make_image("round-trip")
+    config, layers, _unused = make_image("round-trip")
     assert client.get_blob(repo, sha256_digest(config)) == config
     with client.open_blob(repo, sha256_digest(layers[1]), len(layers[1])) as reader:
         assert b"".join(reader) == layers[1]
@@ -271,7 +271,7 @@ def test_missing_content(registry, client_for, unique_repo):
 def test_delete_manifest(registry, client_for, unique_repo):
     client = client_for(registry)
     repo = unique_repo()
-    digest, _ = push_image(client, repo, "gone", "delete")
+    digest, _unused = push_image(client, repo, "gone", "delete")
     client.delete_manifest(repo, digest)
     assert client.head_manifest(repo, "gone") is None
 
@@ -279,7 +279,7 @@ def test_delete_manifest(registry, client_for, unique_repo):
 def test_manifest_with_missing_blobs_fails_with_the_registrys_message(registry, client_for, unique_repo):
     client = client_for(registry)
     repo = unique_repo()
-    _, _, manifest = make_image("missing-blobs")
+    _unused, _unused, manifest = make_image("missing-blobs")
     with pytest.raises(RegistryError) as caught:
         client.put_manifest(repo, "1", manifest, OCI_MANIFEST)
     assert caught.value.status == 400 and caught.value.code == "MANIFEST_BLOB_UNKNOWN"
@@ -306,8 +306,8 @@ def test_refused_foreign_layer_is_not_retried(registry_factory, client_for, uniq
 
 def test_clients_are_thread_safe(token_registry, client_for, unique_repo):
     client = client_for(token_registry)
-    repos = [unique_repo() for _ in range(20)]
-    blobs = [os.urandom(50_000) for _ in range(20)]
+    repos = [unique_repo() for _unused in range(20)]
+    blobs = [os.urandom(50_000) for _unused in range(20)]
     failures = []
 
     def transfer(repo, data):
@@ -326,7 +326,7 @@ def test_clients_are_thread_safe(token_registry, client_for, unique_repo):
     assert failures == []
     assert client.stats.blobs_uploaded == 20
     for repo in repos:  # one pull,push token per repository, reused for the pulls
-        asked = [scopes for _, scopes in token_registry.token_server.token_requests
+        asked = [scopes for _unused, scopes in token_registry.token_server.token_requests
                  if any(scope["name"] == repo for scope in scopes)]
         assert asked == [[{"type": "repository", "name": repo, "actions": ["pull", "push"]}]]
 
@@ -375,7 +375,7 @@ def test_bearer_tokens(token_registry, client_for, unique_repo):
     assert client.get_manifest(repo, "1").data == manifest
     assert client.head_manifest(repo, digest)["digest"] == digest
     assert repo in client.catalog()
-    asked = [scopes for _, scopes in token_registry.token_server.token_requests
+    asked = [scopes for _unused, scopes in token_registry.token_server.token_requests
              if any(scope["name"] == repo for scope in scopes)]
     assert asked == [[{"type": "repository", "name": repo, "actions": ["pull", "push"]}]]
 
@@ -425,7 +425,7 @@ def test_a_blob_that_does_not_match_its_digest(scripted, client_of):
 
 
 def test_manifest_digests_are_checked(scripted, client_of):
-    _, _, manifest = make_image("fake")
+    _unused, _unused, manifest = make_image("fake")
     other = sha256_digest(b"other")
 
     def respond(seen):
@@ -481,7 +481,7 @@ def test_tags_and_catalog_follow_link_pagination(scripted, client_of):
 
 
 def test_retries_are_counted_and_logged_without_secrets(scripted, client_of):
-    _, _, manifest = make_image("retry")
+    _unused, _unused, manifest = make_image("retry")
     password = "Sup3r-secret"
     expected_auth = "Basic " + base64.b64encode(("alice:" + password).encode()).decode()
     failures = []

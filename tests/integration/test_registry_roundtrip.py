@@ -82,7 +82,7 @@ def test_skopeo_copy_of_a_pushed_index_keeps_every_digest(registry, client_for, 
 
 
 def test_mount_takes_shared_base_layers_from_another_repository(any_registry, client_for, image_factory,
-                                                               unique_repo):
+                                                                unique_repo):
     base = image_factory.base_layers()
     first = image_factory.docker_image(base=base)
     second = image_factory.docker_image("linux/arm64/v8", base=base)

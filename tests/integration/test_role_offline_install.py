@@ -95,8 +95,9 @@ def test_check_real_rerun_add_one_and_lost_tag(registry, destination, client_for
 
     assert play(check=True).changed == {"airgap-site": 0}
     # Layers, not configs: the platform of a single-platform image is in its config, which save reads again.
-    source_layers = "/blobs/(%s)$" % "|".join(descriptor["digest"] for image in source.values()
-                                                for manifest in image.manifests for descriptor in manifest.layers)
+    layer_digests = [descriptor["digest"] for image in source.values()
+                     for manifest in image.manifests for descriptor in manifest.layers]
+    source_layers = "/blobs/(%s)$" % "|".join(layer_digests)
     reads = registry.count_requests("GET", source_layers)
     uploads = destination.count_requests("PUT", r"/blobs/uploads/")
     manifests = destination.count_requests("PUT", r"/manifests/")

@@ -36,7 +36,7 @@ def test_a_stopped_registry_leaves_no_process_and_no_files():
 
 def test_requests_are_counted_from_the_access_log(registry, unique_repo):
     repository = unique_repo()
-    for _ in range(3):
+    for _unused in range(3):
         requests.head("%s/v2/%s/blobs/sha256:%s" % (registry.url, repository, "0" * 64), timeout=10)
 
     assert registry.count_requests("HEAD", r"^/v2/%s/blobs/" % repository) == 3
@@ -120,7 +120,7 @@ def test_factory_configs_describe_their_layers():
                     for layer in child.layers]
         assert config["rootfs"]["diff_ids"] == diff_ids
         assert [layer["size"] for layer in child.layers] == [len(image.blobs[layer["digest"]])
-                                                              for layer in child.layers]
+                                                             for layer in child.layers]
 
 
 def test_factory_streamed_layers_are_not_held_in_memory():

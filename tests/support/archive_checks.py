@@ -218,8 +218,7 @@ def check_archive_layout(path, strict=True, index_last=True, folder_directories=
             folders = {FOLDER_NAME_RE.match(name).group(1) for name in names if FOLDER_NAME_RE.match(name)}
             directories = {DIRECTORY_NAME_RE.match(name).group(1) for name in names if DIRECTORY_NAME_RE.match(name)}
             assert directories == folders or not folder_directories and not directories, \
-                "platform folders without their <hex>/ entry, or the reverse: %s" % sorted(
-                directories ^ folders)
+                "platform folders without their <hex>/ entry, or the reverse: %s" % sorted(directories ^ folders)
             extra_folders = folders - {digest[len("sha256:"):] for digest in images}
             assert not extra_folders, "folders of manifests no entry lists: %s" % sorted(extra_folders)
     return doc
@@ -278,7 +277,7 @@ def raw_central_directory(path):
         count, offset = struct.unpack("<32xQ8xQ", data[end64:end64 + 56])
     records = []
     position = offset
-    for _ in range(count):
+    for _unused in range(count):
         fields = struct.unpack("<IHHHHHHIIIHHHHHII", data[position:position + 46])
         assert fields[0] == 0x02014B50, "no central directory record at %d" % position
         name_length, extra_length, comment_length = fields[10:13]

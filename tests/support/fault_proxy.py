@@ -84,7 +84,7 @@ def _parse_head(data):
     lines = text.split("\r\n")
     headers = []
     for line in lines[1:]:
-        name, _, value = line.partition(":")
+        name, _unused, value = line.partition(":")
         headers.append((name.strip(), value.strip()))
     return _Head(lines[0], headers)
 
@@ -101,7 +101,7 @@ def _reset(writer):
 class FaultProxy:
     def __init__(self, upstream, seed=0, fail_rate=0.0, reset_rate=0.0, latency=0.0, bandwidth=None,
                  redirect=None, max_faults=500):
-        host, _, port = upstream.rpartition(":")
+        host, _unused, port = upstream.rpartition(":")
         self.upstream = (host, int(port))
         self.seed = seed
         self.fail_rate = fail_rate
@@ -273,8 +273,8 @@ class FaultProxy:
             _reset(writer)
             _reset(up_writer)
             raise _ConnectionDone()
-        if response_body[0] == "until-close" or "close" in (response.get("Connection", "") + head.get("Connection", "")
-                                                             ).lower():
+        connection = (response.get("Connection", "") + head.get("Connection", "")).lower()
+        if response_body[0] == "until-close" or "close" in connection:
             up_writer.close()
             raise _ConnectionDone()
         return upstream

@@ -232,7 +232,7 @@ class ImageFactory:
         platform = parse_platform(platform)
         make_layer = self.streamed_layer if streamed_layers else self.layer
         own_layers = [make_layer(size) for size in layer_sizes]
-        foreign = [self.layer() for _ in range(foreign_layers)]
+        foreign = [self.layer() for _unused in range(foreign_layers)]
         layers = foreign + list(base) + own_layers
         config_data = _json(self._config(platform, layers, labels))
         config_descriptor = {"mediaType": OCI_CONFIG if oci else DOCKER_CONFIG, "size": len(config_data),

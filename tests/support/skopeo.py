@@ -17,7 +17,8 @@ def run_skopeo(args, timeout=SKOPEO_TIMEOUT):
     """Run skopeo with `args`; return its stdout bytes, raise SkopeoError with its stderr on failure."""
     command = ["skopeo"] + list(args)
     try:
-        finished = subprocess.run(command, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        finished = subprocess.run(command, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                                  check=False)
     except subprocess.TimeoutExpired as exc:
         raise SkopeoError("%s timed out after %ss: %s" % (" ".join(command), timeout, exc.stderr or b"")) from None
     if finished.returncode != 0:

@@ -68,8 +68,8 @@ def sign_es256(key, signing_input):
 
 def parse_scope(text):
     """`type:name:actions` (the name may hold slashes) -> {"type", "name", "actions"}."""
-    kind, _, rest = text.partition(":")
-    name, _, actions = rest.rpartition(":")
+    kind, _unused, rest = text.partition(":")
+    name, _unused, actions = rest.rpartition(":")
     return {"type": kind, "name": name, "actions": [a for a in actions.split(",") if a]}
 
 
@@ -138,7 +138,7 @@ class PlainHTTPHandler(BaseHTTPRequestHandler):
 
     def basic_credentials(self):
         """(user, password) from a Basic Authorization header, or None when there is none or it is malformed."""
-        kind, _, value = (self.headers.get("Authorization") or "").partition(" ")
+        kind, _unused, value = (self.headers.get("Authorization") or "").partition(" ")
         if kind.lower() != "basic":
             return None
         try:

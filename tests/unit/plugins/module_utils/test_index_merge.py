@@ -121,7 +121,7 @@ def test_merge_leaves_inputs_alone(existing, new, expected):
 def test_merge_is_deterministic():
     existing = [AMD64, ARM64, ATT_AMD64, ATT_ARM64, WIN_1809, HELM]
     new = [AMD64_NEW, ATT_AMD64_REBUILT, PPC64LE, WIN_2022]
-    results = {build_index(merge_descriptors(copy.deepcopy(existing), copy.deepcopy(new))) for _ in range(5)}
+    results = {build_index(merge_descriptors(copy.deepcopy(existing), copy.deepcopy(new))) for _unused in range(5)}
     assert len(results) == 1
 
 
@@ -148,8 +148,9 @@ def reordered_platform(descriptor):
     pytest.param([AMD64], [dict(AMD64, urls=["https://example.com/x"])], True, id="other-keys-not-compared"),
 ])
 def test_same_descriptors(a, b, same):
-    assert same_descriptors(a, b) is same
-    assert same_descriptors(b, a) is same
+    first, second = a, b
+    assert same_descriptors(first, second) is same
+    assert same_descriptors(second, first) is same
 
 
 def test_same_descriptors_after_a_merge_that_changes_nothing():

@@ -219,7 +219,7 @@ def test_threads_asking_for_one_scope_share_one_fetch():
     auth.learn(BEARER)
     results = []
     threads = [threading.Thread(target=lambda: results.append(auth.authorization([repository_scope("a")])))
-               for _ in range(10)]
+               for _unused in range(10)]
     for thread in threads:
         thread.start()
     started.wait(5)
@@ -231,7 +231,7 @@ def test_threads_asking_for_one_scope_share_one_fetch():
 
 
 def test_repr_shows_no_secret():
-    auth, _ = bearer_auth()
+    auth, _unused = bearer_auth()
     token = auth.authorization([repository_scope("a")])
     text = repr(auth)
     assert "s3cret" not in text and token.split()[1] not in text and "registry.example.com" in text

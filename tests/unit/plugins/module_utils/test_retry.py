@@ -114,7 +114,7 @@ def test_delay_has_full_jitter():
 
 
 def test_retry_after_is_honoured_within_a_bound():
-    retry, _ = policy(max_retry_after=30.0)
+    retry, _unused = policy(max_retry_after=30.0)
     assert retry.delay(1, retry_after=12.0) == 12.0
     assert retry.delay(1, retry_after=3600.0) == 30.0
 
@@ -135,7 +135,7 @@ def test_transient_statuses_are_retried_then_succeed():
 
 def test_retry_after_header_sets_the_wait():
     retry, sleeps = policy()
-    attempt, _ = scripted([FakeResponse(429, {"Retry-After": "3"}), FakeResponse(200)])
+    attempt, _unused = scripted([FakeResponse(429, {"Retry-After": "3"}), FakeResponse(200)])
     assert retry.call(attempt, "GET /v2/").status_code == 200
     assert sleeps == [3.0]
 
@@ -172,9 +172,9 @@ def test_connection_errors_are_retried_and_the_last_one_raised():
 
 
 def test_a_connection_error_then_success():
-    retry, _ = policy()
+    retry, _unused = policy()
     lines = []
-    attempt, _ = scripted([requests.exceptions.ReadTimeout("slow"), FakeResponse(200)])
+    attempt, _unused = scripted([requests.exceptions.ReadTimeout("slow"), FakeResponse(200)])
     assert retry.call(attempt, "GET /v2/x/blobs/sha256:1", log=lines.append).status_code == 200
     assert lines == ["Retrying GET /v2/x/blobs/sha256:1 after no answer in time (read timeout) "
                      "(attempt 1 of 5 failed; next in 0.5s)"]
@@ -190,7 +190,7 @@ def test_non_transient_errors_are_raised_at_once():
 
 def test_a_single_attempt_policy_never_waits():
     retry, sleeps = policy(attempts=1)
-    attempt, _ = scripted([FakeResponse(503)])
+    attempt, _unused = scripted([FakeResponse(503)])
     assert retry.call(attempt, "GET /v2/").status_code == 503
     assert sleeps == []
 
@@ -204,5 +204,3 @@ def test_describe_a_refused_connection():
 def test_describe_timeouts():
     assert describe_transient_error(requests.exceptions.ConnectTimeout("x")) == "connection timed out"
     assert describe_transient_error(requests.exceptions.ReadTimeout("x")) == "no answer in time (read timeout)"
-
-

@@ -92,8 +92,8 @@ def schema1_doc(image, signed=False):
         "name": "library/test",
         "tag": "latest",
         "architecture": "arm",
-        "fsLayers": [{"blobSum": layer.digest} for layer, _ in reversed(image)],
-        "history": [{"v1Compatibility": json.dumps(v1)} for _, v1 in reversed(image)],
+        "fsLayers": [{"blobSum": layer.digest} for layer, _unused in reversed(image)],
+        "history": [{"v1Compatibility": json.dumps(v1)} for _unused, v1 in reversed(image)],
     }
     if signed:
         doc["signatures"] = [{
@@ -134,7 +134,7 @@ class LayerSource:
 
 
 def convert(image, signed=False, trickle=False):
-    source = LayerSource([layer for layer, _ in image], trickle)
+    source = LayerSource([layer for layer, _unused in image], trickle)
     return convert_schema1(schema1_manifest(image, signed), source.open_layer), source
 
 
@@ -146,7 +146,7 @@ def test_schema1_media_type_is_detected(signed):
 
 @pytest.mark.parametrize("signed", [pytest.param(False, id="unsigned"), pytest.param(True, id="signed")])
 def test_converted_manifest_is_docker_v2(signed):
-    result, _ = convert(IMAGE, signed)
+    result, _unused = convert(IMAGE, signed)
     manifest = result.manifest
     assert manifest.media_type == DOCKER_MANIFEST_V2
     assert manifest.digest == sha256_digest(manifest.data)
@@ -160,8 +160,8 @@ def test_converted_manifest_is_docker_v2(signed):
 
 
 def test_signature_does_not_change_the_result():
-    unsigned, _ = convert(IMAGE, signed=False)
-    signed, _ = convert(IMAGE, signed=True)
+    unsigned, _unused = convert(IMAGE, signed=False)
+    signed, _unused = convert(IMAGE, signed=True)
     assert signed == unsigned
 
 
@@ -175,7 +175,7 @@ def test_layers_oldest_first_without_throwaway():
 
 
 def test_config_diff_ids_and_history():
-    result, _ = convert(IMAGE)
+    result, _unused = convert(IMAGE)
     config = json.loads(result.config)
     assert config["rootfs"] == {"type": "layers", "diff_ids": [BASE.diff_id, APP.diff_id]}
     assert config["history"] == [
@@ -188,7 +188,7 @@ def test_config_diff_ids_and_history():
 
 
 def test_config_keeps_the_newest_v1_compatibility():
-    result, _ = convert(IMAGE)
+    result, _unused = convert(IMAGE)
     config = json.loads(result.config)
     for key in ("architecture", "variant", "os", "author", "docker_version", "config", "container", "created"):
         assert config[key] == IMAGE[2][1][key], key
@@ -202,7 +202,7 @@ def test_config_bytes_as_containers_image_writes_them():
     # rootfs in Go struct order, and &, <, > escaped as Go's json.Marshal does.
     v1 = {"id": v1_id("only"), "os": "linux", "architecture": "amd64", "created": "2016-06-01T12:00:00Z",
           "config": {"Env": ["A=1"], "Cmd": ["sh"]}, "container_config": {"Cmd": ["/bin/sh", "-c", "a && b > c"]}}
-    result, _ = convert([(BASE, v1)])
+    result, _unused = convert([(BASE, v1)])
     assert result.config == (
         '{"architecture":"amd64","config":{"Env":["A=1"],"Cmd":["sh"]},'
         '"container_config":{"Cmd":["/bin/sh","-c","a \\u0026\\u0026 b \\u003e c"]},"created":"2016-06-01T12:00:00Z",'
@@ -225,7 +225,7 @@ def test_only_throwaway_layers_gives_no_diff_ids():
 @pytest.mark.parametrize("trickle", [pytest.param(False, id="whole-chunks"), pytest.param(True, id="7-byte-reads")])
 def test_multi_member_gzip_bigger_than_a_chunk(trickle):
     image = [(TWO_MEMBERS, v1_entry("big"))]
-    result, _ = convert(image, trickle=trickle)
+    result, _unused = convert(image, trickle=trickle)
     assert json.loads(result.config)["rootfs"]["diff_ids"] == [TWO_MEMBERS.diff_id]
     assert result.layers[0]["size"] == len(TWO_MEMBERS.blob)
 
@@ -242,7 +242,7 @@ def test_repeated_neighbour_id_is_one_layer():
     # Neighbours with the same v1 id are one layer listed twice; Docker keeps the older entry.
     image = [(BASE, v1_entry("base", cmd=["first"])), (BASE, v1_entry("base", cmd=["again"])),
              (APP, v1_entry("app", parent="base"))]
-    result, _ = convert(image)
+    result, _unused = convert(image)
     config = json.loads(result.config)
     assert config["rootfs"]["diff_ids"] == [BASE.diff_id, APP.diff_id]
     assert [entry.get("created_by") for entry in config["history"]] == ["first", None]
