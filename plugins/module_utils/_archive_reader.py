@@ -18,6 +18,7 @@ import struct
 import zipfile
 import zlib
 from contextlib import contextmanager
+from functools import partial
 
 from ._archive_index import (
     INDEX_ENTRY,
@@ -229,8 +230,4 @@ class _EntryStream:
         return data
 
     def __iter__(self):
-        while True:
-            chunk = self.read(CHUNK_SIZE)
-            if not chunk:
-                return
-            yield chunk
+        return iter(partial(self.read, CHUNK_SIZE), b"")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import partial
 
 from ._errors import DigestMismatchError, InputError
 
@@ -130,11 +131,7 @@ class VerifyingReader:
         self.verified = True
 
     def __iter__(self):
-        while True:
-            chunk = self.read(CHUNK_SIZE)
-            if not chunk:
-                return
-            yield chunk
+        return iter(partial(self.read, CHUNK_SIZE), b"")
 
     def read_all_verified(self):
         """Read to the end (for small blobs such as configs) and return the verified bytes."""

@@ -90,9 +90,17 @@ def run_result(results, started, retries, verb, where, check_mode, failed_file, 
     )
 
 
-def run_module_manager(module, manager_class, **context):
-    """Run a module's manager: exit with its result, or fail with it when an image failed, or fail with
-    the error and the partial per-image results when the run itself could not go on."""
+def failure_when_any_failed(results, result):
+    """The message a run fails with when any image failed, else None."""
+    if any(r.status == FAILED for r in results):
+        return failure_message(results) + ". " + result["msg"]
+    return None
+
+
+def run_module_manager(module, manager_class, failure=failure_when_any_failed, **context):
+    """Run a module's manager: exit with its result, or fail with it when `failure(results, result)`
+    gives a message, or fail with the error and the partial per-image results when the run itself
+    could not go on."""
     manager = None
     try:
         manager = manager_class(module)
@@ -100,6 +108,7 @@ def run_module_manager(module, manager_class, **context):
     except HangarError as exc:
         partial = [r.as_dict() for r in manager.results] if manager else []
         module.fail_json(msg=str(exc), images=partial, **context)
-    if any(r.status == FAILED for r in manager.results):
-        module.fail_json(**dict(result, msg=failure_message(manager.results) + ". " + result["msg"]))
+    message = failure(manager.results, result)
+    if message:
+        module.fail_json(**dict(result, msg=message))
     module.exit_json(**result)

@@ -186,7 +186,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils._archive_reader impo
 from ansible_collections.airgap.hangar.plugins.module_utils._archive_store import ArchiveSource
 from ansible_collections.airgap.hangar.plugins.module_utils._copy_engine import run_parallel
 from ansible_collections.airgap.hangar.plugins.module_utils._copy_model import FAILED, ImageResult
-from ansible_collections.airgap.hangar.plugins.module_utils._errors import HangarError, InputError
+from ansible_collections.airgap.hangar.plugins.module_utils._errors import InputError
 from ansible_collections.airgap.hangar.plugins.module_utils._image_list import collect_entries
 from ansible_collections.airgap.hangar.plugins.module_utils._load_plan import plan_load
 from ansible_collections.airgap.hangar.plugins.module_utils._mirror_plan import plan_mirror
@@ -202,7 +202,11 @@ from ansible_collections.airgap.hangar.plugins.module_utils._module_options impo
 from ansible_collections.airgap.hangar.plugins.module_utils._reference import normalize_registry
 from ansible_collections.airgap.hangar.plugins.module_utils._registry_client import RegistryClient
 from ansible_collections.airgap.hangar.plugins.module_utils._registry_store import RegistryStorePool
-from ansible_collections.airgap.hangar.plugins.module_utils._run_report import failed_lines, write_failed_file
+from ansible_collections.airgap.hangar.plugins.module_utils._run_report import (
+    failed_lines,
+    run_module_manager,
+    write_failed_file,
+)
 from ansible_collections.airgap.hangar.plugins.module_utils._validation import ValidationResult, validate_image
 
 
@@ -304,16 +308,11 @@ def main():
         supports_check_mode=True,
     )
     fail_without_requirements(module)
-    manager = None
-    try:
-        manager = ValidateManager(module)
-        result = manager.run()
-    except HangarError as exc:
-        partial = [r.as_dict() for r in manager.results] if manager else []
-        module.fail_json(msg="%s" % exc, images=partial)
-    if result["stats"]["failed"] and module.params["fail_on_mismatch"]:
-        module.fail_json(**result)
-    module.exit_json(**result)
+
+    def failure(results, result):
+        return result["msg"] if result["stats"]["failed"] and module.params["fail_on_mismatch"] else None
+
+    run_module_manager(module, ValidateManager, failure)
 
 
 if __name__ == "__main__":
