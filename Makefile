@@ -27,10 +27,11 @@ PYTHON ?= $(shell for p in python3.11 python3 $${PYENV_ROOT:-$$HOME/.pyenv}/vers
 IN_VENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PYTHONPYCACHEPREFIX="$(CURDIR)/build/pycache" \
 	HYPOTHESIS_STORAGE_DIRECTORY="$(CURDIR)/build/hypothesis"
 
-.PHONY: help demo test deps system-deps venv pytest lint sanity clean distclean
+.PHONY: help demo test bench deps system-deps venv pytest lint sanity clean distclean
 
 help:
 	@echo "make demo         run the main job on local registries (demo/run_demo.py)"
+	echo "make bench        benchmarks against skopeo (bench/README.md; BENCH_ARGS=--quick)"
 	echo "make test         install what the tests need, then run pytest, ruff and ansible-test sanity"
 	echo "make deps         install the test tools (apt) and .venv (pip); cheap when done already"
 	echo "make pytest       unit and integration tests (PYTEST_ARGS=... for more pytest options)"
@@ -40,6 +41,10 @@ help:
 
 demo: deps
 	@$(IN_VENV) python demo/run_demo.py
+
+# Benchmarks against skopeo (bench/README.md); BENCH_ARGS=--quick for a ~1.5 min development run.
+bench: deps
+	@$(IN_VENV) python bench/run.py $(BENCH_ARGS)
 
 test: pytest lint sanity
 

@@ -1,0 +1,69 @@
+"""`python bench/run.py [--quick] ...`: builds the datasets, runs every scenario, writes the report."""
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+from .paths import RESULTS_DIR, make_collection_importable
+from .scenarios import SCENARIO_ORDER
+
+MB = 1000 * 1000
+REQUIRED_COMMANDS = ("docker-registry", "skopeo", "xargs", "sh")
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__)
+    parser.add_argument("--quick", action="store_true",
+                        help="for development: 1 run per tool and a 3 x 50 MB big set (unless --runs/--big-mb)")
+    parser.add_argument("--runs", type=int, help="timed runs per tool and scenario (default 3; 1 with --quick)")
+    parser.add_argument("--big-mb", type=int, help="each big image's layer in MB (default 500; 50 with --quick)")
+    parser.add_argument("--only", default=",".join(SCENARIO_ORDER),
+                        help="comma-separated scenarios to run, of: %s" % ", ".join(SCENARIO_ORDER))
+    parser.add_argument("--no-ceiling", action="store_true", help="skip the raw upload/read ceiling")
+    parser.add_argument("--profile", action="store_true",
+                        help="record a py-spy flame graph of every engine run into bench/results/profiles/")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (archives, layouts)")
+    parser.add_argument("--results", default=str(RESULTS_DIR), help="where to write the report (%(default)s)")
+    args = parser.parse_args(argv)
+    args.runs = args.runs or (1 if args.quick else 3)
+    args.big_mb = args.big_mb or (50 if args.quick else 500)
+    args.only = [key.strip() for key in args.only.split(",") if key.strip()]
+    unknown = sorted(set(args.only) - set(SCENARIO_ORDER))
+    if unknown:
+        parser.error("unknown scenarios: %s" % ", ".join(unknown))
+    return args
+
+
+def log(message):
+    print(time.strftime("%H:%M:%S ") + message, flush=True)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    missing = [command for command in REQUIRED_COMMANDS if shutil.which(command) is None]
+    if missing:
+        sys.exit("bench: missing commands: %s (make deps installs them)" % ", ".join(missing))
+    make_collection_importable()
+    from .bench import Bench  # imports the collection and tests.support, importable only now
+
+    workdir = tempfile.mkdtemp(prefix="hangar-bench-")
+    profile_dir = os.path.join(args.results, "profiles") if args.profile else None
+    try:
+        with Bench(args, workdir, profile_dir, log) as bench:
+            results = bench.run()
+        for path in results.write(args.results):
+            log("wrote %s" % path)
+        print()
+        print(results.markdown())
+        if results.errors:
+            log("%d runs failed: see the report" % len(results.errors))
+            return 1
+    finally:
+        if args.keep:
+            log("work directory kept: %s" % workdir)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 0

@@ -1,0 +1,116 @@
+"""Run our copy engine from plain Python, as a script or role would: `python -m hangar_bench.engine_child SPEC`.
+
+SPEC is a JSON file: {"operation": "mirror"|"save"|"load", "images": [...], "registry": host,
+"archive": path, "jobs": 4}. Prints one JSON line: the engine's own seconds (imports and
+interpreter start-up excluded), image counts and request counts. Runs in its own process so its
+peak memory can be measured alone.
+"""
+
+import json
+import sys
+import time
+from collections import Counter
+
+from ansible_collections.airgap.hangar.plugins.module_utils._archive_reader import ArchiveReader
+from ansible_collections.airgap.hangar.plugins.module_utils._archive_store import ArchiveDestination, ArchiveSource
+from ansible_collections.airgap.hangar.plugins.module_utils._archive_writer import ArchiveWriter
+from ansible_collections.airgap.hangar.plugins.module_utils._copy_engine import CopyEngine, run_parallel
+from ansible_collections.airgap.hangar.plugins.module_utils._copy_model import ImageResult
+from ansible_collections.airgap.hangar.plugins.module_utils._image_list import collect_entries
+from ansible_collections.airgap.hangar.plugins.module_utils._load_plan import plan_load
+from ansible_collections.airgap.hangar.plugins.module_utils._mirror_plan import plan_mirror
+from ansible_collections.airgap.hangar.plugins.module_utils._module_options import (
+    PLATFORM_OPTIONS,
+    TRANSFER_OPTIONS,
+)
+from ansible_collections.airgap.hangar.plugins.module_utils._module_options import (
+    copy_options as module_copy_options,
+)
+from ansible_collections.airgap.hangar.plugins.module_utils._registry_client import RegistryClient
+from ansible_collections.airgap.hangar.plugins.module_utils._registry_store import RegistryStore, RegistryStorePool
+
+
+def copy_options(jobs):
+    """CopyOptions as the modules make them from their defaults and `jobs`."""
+    params = {name: spec.get("default") for name, spec in dict(PLATFORM_OPTIONS, **TRANSFER_OPTIONS).items()}
+    return module_copy_options(dict(params, jobs=jobs), check_mode=False)
+
+
+class Clients:
+    """Makes RegistryClients as the modules do (plain HTTP here) and keeps them to count requests."""
+
+    def __init__(self, jobs):
+        self.jobs = jobs
+        self.made = []
+
+    def __call__(self, registry):
+        client = RegistryClient(registry, tls_verify=False, pool_size=max(20, self.jobs * 4))
+        self.made.append(client)
+        return client
+
+    @property
+    def requests(self):
+        return sum(client.stats.requests for client in self.made)
+
+
+def mirror(spec):
+    jobs = spec["jobs"]
+    results = plan_mirror(spec["images"], registry=spec["registry"])
+    clients = Clients(jobs)
+    with RegistryStorePool(clients) as sources, RegistryStorePool(clients) as destinations, \
+            CopyEngine(copy_options(jobs)) as engine:
+        run_parallel(results, lambda r: engine.copy_image(sources.store(r.source_ref.registry), r.source_ref,
+                                                          destinations.store(r.dest_ref.registry), r.dest_ref, r), jobs)
+    return results, clients.requests, None
+
+
+def save(spec):
+    jobs = spec["jobs"]
+    entries = collect_entries(spec["images"], None)
+    clients = Clients(jobs)
+    with RegistryStorePool(clients) as sources, ArchiveWriter(spec["archive"]) as writer, \
+            CopyEngine(copy_options(jobs)) as engine:
+        destination = ArchiveDestination(writer)
+        results = [ImageResult(entry.source, spec["archive"], entry=entry) for entry in entries]
+        run_parallel(results, lambda r: engine.copy_image(sources.store(r.source_ref.registry), r.source_ref,
+                                                          destination, r.source_ref, r), jobs)
+        changed = writer.commit()
+    return results, clients.requests, changed
+
+
+def load(spec):
+    jobs = spec["jobs"]
+    clients = Clients(jobs)
+    with ArchiveReader(spec["archive"]) as reader, clients(spec["registry"]) as client, \
+            CopyEngine(copy_options(jobs)) as engine:
+        results = plan_load(reader.index, client.registry)
+        source, destination = ArchiveSource(reader), RegistryStore(client)
+        run_parallel(results, lambda r: engine.copy_image(source, r.source_ref, destination, r.dest_ref, r), jobs)
+    return results, clients.requests, None
+
+
+OPERATIONS = {"mirror": mirror, "save": save, "load": load}
+
+
+def main(spec_path):
+    with open(spec_path) as stream:
+        spec = json.load(stream)
+    started = time.monotonic()
+    results, requests, archive_changed = OPERATIONS[spec["operation"]](spec)
+    seconds = time.monotonic() - started
+    statuses = Counter(r.status for r in results)
+    report = {
+        "seconds": seconds,
+        "statuses": dict(statuses),
+        "errors": [r.error for r in results if r.error][:5],
+        "bytes": sum(r.bytes_copied for r in results),
+        "blobs_copied": sum(r.blobs_copied for r in results),
+        "requests": requests,
+        "changed": archive_changed if archive_changed is not None else statuses.get("copied", 0) > 0,
+    }
+    print(json.dumps(report))
+    return 1 if statuses.get("failed") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,47 @@
+"""Our engine, run from plain Python in a child process (hangar_bench.engine_child)."""
+
+import json
+import os
+import sys
+
+from .paths import BENCH_DIR, child_python_path, venv_tool
+from .process import run_measured
+from .tasks import Sample
+
+JOBS = 4
+
+
+class OursEngine:
+    name = "ours (engine)"
+
+    def __init__(self, workdir, profile_dir=None):
+        self.workdir = workdir
+        self.profile_dir = profile_dir
+        self._serial = 0
+
+    def mirror(self, task):
+        return self._run("mirror", {"images": task.source_references(), "registry": task.dest_host})
+
+    def save(self, task):
+        return self._run("save", {"images": task.source_references(), "archive": task.output})
+
+    def load(self, task):
+        return self._run("load", {"archive": task.source, "registry": task.dest_host})
+
+    def _run(self, operation, spec, label=None):
+        self._serial += 1
+        spec_path = os.path.join(self.workdir, "engine-%03d.json" % self._serial)
+        with open(spec_path, "w") as stream:
+            json.dump(dict(spec, operation=operation, jobs=JOBS), stream)
+        argv = [sys.executable, "-m", "hangar_bench.engine_child", spec_path]
+        if self.profile_dir:
+            # py-spy samples every thread (the engine's work is in its pools), idle ones too, so waits on
+            # the network show; collapsed stacks: speedscope.app or flamegraph.pl draw them, and
+            # `python -m hangar_bench.profile_summary FILE` lists where the time goes.
+            output = os.path.join(self.profile_dir, "%s-%03d.txt" % (label or operation, self._serial))
+            argv = [venv_tool("py-spy"), "record", "--rate", "200", "--idle", "--nonblocking", "--format", "raw",
+                    "-o", output, "--"] + argv
+        env = dict(os.environ, PYTHONPATH=child_python_path())
+        measurement = run_measured(argv, env=env, cwd=str(BENCH_DIR)).check("engine %s" % operation)
+        report = json.loads(next(line for line in reversed(measurement.stdout.splitlines()) if line.startswith("{")))
+        return Sample.of_process(measurement, seconds=report.pop("seconds"), **report)
