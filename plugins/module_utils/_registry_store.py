@@ -149,8 +149,6 @@ class RegistryStore:
         wanted = self._wanted_top(ref, plan, existing)
         changed = existing is None or existing.digest != wanted.digest
         if changed and not options.check_mode:
-            if wanted is not plan.top and wanted.is_index:
-                self._push_missing_children(ref, wanted, existing)
             self.client.put_manifest(ref.repository, ref.tag or wanted.digest, wanted.data, wanted.media_type)
         if options.platform_tags and ref.tag:
             changed = self._push_platform_tags(ref, plan, options) or changed
@@ -191,11 +189,6 @@ class RegistryStore:
             return manifest.children
         platform = None if manifest.is_schema1 else self._config_platform(ref, manifest)
         return [manifest.descriptor(platform=platform)]
-
-    def _push_missing_children(self, ref, index, existing):
-        """A single manifest that was at the tag and is kept in a new index must exist by digest."""
-        if existing is not None and not existing.is_index and existing.digest in {d["digest"] for d in index.children}:
-            self.client.put_manifest(ref.repository, existing.digest, existing.data, existing.media_type)
 
     def _push_platform_tags(self, ref, plan, options):
         changed = False

@@ -5,6 +5,7 @@ import hashlib
 import pytest
 
 from tests.support import skopeo
+from tests.support.image_factory import parse_platform
 from tests.support.module_runner import run_module
 
 ALL_PLATFORMS = {"arch": [], "os": []}
@@ -156,3 +157,20 @@ def test_default_format_line_without_registry_is_an_input_error(registry, source
     assert result["failed"] is True
     assert "needs the registry option" in result["msg"]
     assert "images[0]" in result["msg"]
+
+
+def test_a_single_manifest_at_the_tag_is_kept_in_the_merged_index(registry, client_for, image_factory, unique_repo):
+    client = client_for(registry)
+    source, target = unique_repo("src"), unique_repo("single")
+    arm64 = image_factory.image(platform=parse_platform("linux/arm64/v8"))
+    arm64.push(client, target, "1.0")
+    image_factory.docker_manifest_list(platforms=("linux/amd64",)).push(client, source, "1.0")
+
+    result = run_module("hangar_mirror", dict(
+        images=[{"source": "%s/%s" % (registry.host, source), "dest": "%s/%s" % (registry.host, target),
+                 "tag": "1.0"}], tls_verify=False, source_tls_verify=False, **ALL_PLATFORMS))
+
+    assert result["changed"] is True, result["msg"]
+    merged = client.get_manifest(target, "1.0")
+    assert sorted((c["platform"]["architecture"], c["digest"] == arm64.digest) for c in merged.children) == [
+        ("amd64", False), ("arm64", True)]
