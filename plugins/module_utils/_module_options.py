@@ -16,6 +16,8 @@ from ansible.module_utils.basic import env_fallback, missing_required_lib
 from ._copy_model import CopyOptions
 from ._errors import InputError
 from ._platform import PlatformFilter
+from ._registry_client import RegistryClient
+from ._registry_store import RegistryStorePool
 from ._retry import REQUESTS_IMPORT_ERROR
 
 REGISTRY_OPTIONS = dict(
@@ -113,3 +115,13 @@ def fail_without_requirements(module):
     """Fail the module with Ansible's usual message when the Python library requests is missing."""
     if REQUESTS_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
+
+
+def registry_client(module, registry, credentials, jobs):
+    """A RegistryClient with connections for `jobs` images at once, logging through the module's debug."""
+    return RegistryClient(registry, pool_size=max(20, jobs * 4), log=module.debug, **credentials)
+
+
+def registry_stores(module, credentials, jobs):
+    """A RegistryStorePool whose clients registry_client() makes with these credentials."""
+    return RegistryStorePool(lambda registry: registry_client(module, registry, credentials, jobs))

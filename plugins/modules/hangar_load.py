@@ -178,9 +178,9 @@ from ansible_collections.airgap.hangar.plugins.module_utils._module_options impo
     argument_spec,
     copy_options,
     fail_without_requirements,
+    registry_client,
     registry_credentials,
 )
-from ansible_collections.airgap.hangar.plugins.module_utils._registry_client import RegistryClient
 from ansible_collections.airgap.hangar.plugins.module_utils._registry_store import RegistryStore
 from ansible_collections.airgap.hangar.plugins.module_utils._run_report import run_module_manager, run_result
 
@@ -200,8 +200,7 @@ class LoadManager:
         params = self.params
         credentials = registry_credentials(params)
         with ArchiveReader(params["archive"]) as reader, \
-                RegistryClient(params["registry"], pool_size=max(20, self.jobs * 4), log=self.module.debug,
-                               **credentials) as client, \
+                registry_client(self.module, params["registry"], credentials, self.jobs) as client, \
                 CopyEngine(self.options, log=self.module.debug) as engine:
             self.results = plan_load(reader.index, client.registry, images=params["images"], file=params["file"],
                                      source_registry=params["source_registry"], project=params["project"])

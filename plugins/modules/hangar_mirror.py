@@ -173,9 +173,8 @@ from ansible_collections.airgap.hangar.plugins.module_utils._module_options impo
     copy_options,
     fail_without_requirements,
     registry_credentials,
+    registry_stores,
 )
-from ansible_collections.airgap.hangar.plugins.module_utils._registry_client import RegistryClient
-from ansible_collections.airgap.hangar.plugins.module_utils._registry_store import RegistryStorePool
 from ansible_collections.airgap.hangar.plugins.module_utils._run_report import run_module_manager, run_result
 
 
@@ -192,11 +191,6 @@ class MirrorManager:
                                    project=params["project"], source_registry=params["source_registry"],
                                    source_project=params["source_project"])
 
-    def _client_factory(self, credentials):
-        def make(registry):
-            return RegistryClient(registry, pool_size=max(20, self.jobs * 4), log=self.module.debug, **credentials)
-        return make
-
     def _create_projects(self, destinations):
         credentials = registry_credentials(self.params)
         for registry in dict.fromkeys(r.dest_ref.registry for r in self.results):
@@ -209,8 +203,8 @@ class MirrorManager:
     def run(self):
         started = time.monotonic()
         params = self.params
-        with RegistryStorePool(self._client_factory(registry_credentials(params, "source_"))) as sources, \
-                RegistryStorePool(self._client_factory(registry_credentials(params))) as destinations, \
+        with registry_stores(self.module, registry_credentials(params, "source_"), self.jobs) as sources, \
+                registry_stores(self.module, registry_credentials(params), self.jobs) as destinations, \
                 CopyEngine(self.options, log=self.module.debug) as engine:
             if params["create_harbor_projects"]:
                 self._create_projects(destinations)

@@ -243,10 +243,9 @@ from ansible_collections.airgap.hangar.plugins.module_utils._module_options impo
     copy_options,
     fail_without_requirements,
     registry_credentials,
+    registry_stores,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._reference import normalize_registry
-from ansible_collections.airgap.hangar.plugins.module_utils._registry_client import RegistryClient
-from ansible_collections.airgap.hangar.plugins.module_utils._registry_store import RegistryStorePool
 from ansible_collections.airgap.hangar.plugins.module_utils._run_report import run_module_manager, run_result
 
 
@@ -267,9 +266,6 @@ class SaveManager:
         self.entries = entries
         self.results = []
 
-    def _client(self, registry):
-        return RegistryClient(registry, pool_size=max(20, self.jobs * 4), log=self.module.debug, **self.credentials)
-
     def _writer_path(self, stack):
         """The archive path, or in check mode, when its folder does not exist yet (a task before this one
         would create it), a path in an empty temporary folder: the prediction is then for a new archive."""
@@ -280,7 +276,7 @@ class SaveManager:
 
     def run(self):
         started = time.monotonic()
-        with ExitStack() as stack, RegistryStorePool(self._client) as pool, \
+        with ExitStack() as stack, registry_stores(self.module, self.credentials, self.jobs) as pool, \
                 ArchiveWriter(self._writer_path(stack), reuse=not self.force) as writer, \
                 CopyEngine(self.options, log=self.module.debug) as engine:
             destination = ArchiveDestination(writer)

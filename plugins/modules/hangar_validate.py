@@ -198,10 +198,9 @@ from ansible_collections.airgap.hangar.plugins.module_utils._module_options impo
     copy_options,
     fail_without_requirements,
     registry_credentials,
+    registry_stores,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._reference import normalize_registry
-from ansible_collections.airgap.hangar.plugins.module_utils._registry_client import RegistryClient
-from ansible_collections.airgap.hangar.plugins.module_utils._registry_store import RegistryStorePool
 from ansible_collections.airgap.hangar.plugins.module_utils._run_report import (
     failed_lines,
     run_module_manager,
@@ -221,11 +220,6 @@ class ValidateManager:
             raise InputError("Error validating: nothing to compare; give archive and registry, or images or file "
                              "with registry (or SOURCE DEST TAG lines), or images or file with archive")
 
-    def _pool(self, credentials):
-        def make(registry):
-            return RegistryClient(registry, pool_size=max(20, self.jobs * 4), log=self.module.debug, **credentials)
-        return RegistryStorePool(make)
-
     def _source_credentials(self):
         params = self.params
         credentials = registry_credentials(params, "source_")
@@ -240,18 +234,18 @@ class ValidateManager:
             reader = stack.enter_context(ArchiveReader(params["archive"]))
             archive = ArchiveSource(reader)
         if params["archive"] and params["registry"]:
-            targets = stack.enter_context(self._pool(registry_credentials(params)))
+            targets = stack.enter_context(registry_stores(self.module, registry_credentials(params), self.jobs))
             planned = plan_load(reader.index, params["registry"], images=params["images"], file=params["file"],
                                 source_registry=params["source_registry"], project=params["project"])
             return planned, lambda r: archive, lambda r: targets.store(r.dest_ref.registry)
         if not params["archive"]:
-            sources = stack.enter_context(self._pool(self._source_credentials()))
-            targets = stack.enter_context(self._pool(registry_credentials(params)))
+            sources = stack.enter_context(registry_stores(self.module, self._source_credentials(), self.jobs))
+            targets = stack.enter_context(registry_stores(self.module, registry_credentials(params), self.jobs))
             planned = plan_mirror(params["images"], params["file"], registry=params["registry"],
                                   project=params["project"], source_registry=params["source_registry"],
                                   source_project=params["source_project"])
             return planned, lambda r: sources.store(r.source_ref.registry), lambda r: targets.store(r.dest_ref.registry)
-        sources = stack.enter_context(self._pool(self._source_credentials()))
+        sources = stack.enter_context(registry_stores(self.module, self._source_credentials(), self.jobs))
         override = normalize_registry(params["source_registry"]) if params["source_registry"] else None
         planned = []
         for entry in collect_entries(params["images"], params["file"]):
