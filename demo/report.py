@@ -2,7 +2,7 @@
 
 import os
 
-from ansible_collections.airgap.hangar.plugins.module_utils._archive_reader import ArchiveReader
+from ansible_collections.airgap.hangar.plugins.module_utils._archive.reader import ArchiveReader
 
 
 def describe_archive(path):

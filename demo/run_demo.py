@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO_ROOT))
 # The tests' conftest links the checkout into build/collections and puts that on sys.path, as for the tests.
 COLLECTIONS_PATH = importlib.import_module("tests.conftest").COLLECTIONS_PATH
 
-from ansible_collections.airgap.hangar.plugins.module_utils._registry_client import RegistryClient  # noqa: E402
+from ansible_collections.airgap.hangar.plugins.module_utils._registry.client import RegistryClient  # noqa: E402
 from demo.report import describe_archive, describe_registry  # noqa: E402
 from demo.sample_images import push_sample_images  # noqa: E402
 from tests.support.registry import RegistryServer  # noqa: E402

@@ -1,6 +1,6 @@
 """Fill the demo's "public" registry with small multi-arch sample images, one for each line of an image list."""
 
-from ansible_collections.airgap.hangar.plugins.module_utils._image_list import read_image_list
+from ansible_collections.airgap.hangar.plugins.module_utils._image.image_list import read_image_list
 from tests.support.image_factory import ImageFactory
 
 # Kinds of image to make, taken in turn: an OCI index with attestations, a Docker manifest list, a plain OCI index.

@@ -83,7 +83,7 @@ class Bench:
 
     def _build_datasets(self, names, results):
         builders = {"small": small_dataset, "big": lambda: big_dataset(layer_size=self.args.big_mb * MB)}
-        from ansible_collections.airgap.hangar.plugins.module_utils._registry_client import RegistryClient
+        from ansible_collections.airgap.hangar.plugins.module_utils._registry.client import RegistryClient
 
         with RegistryClient(self.registries.source.host, tls_verify=False) as client:
             for name in sorted(names, reverse=True):

@@ -15,9 +15,9 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ansible_collections.airgap.hangar.plugins.module_utils._digest import sha256_digest
-from ansible_collections.airgap.hangar.plugins.module_utils._manifest import Manifest
-from ansible_collections.airgap.hangar.plugins.module_utils._media_types import (
+from ansible_collections.airgap.hangar.plugins.module_utils._image.digest import sha256_digest
+from ansible_collections.airgap.hangar.plugins.module_utils._image.manifest import Manifest
+from ansible_collections.airgap.hangar.plugins.module_utils._image.media_types import (
     DOCKER_CONFIG,
     DOCKER_LAYER,
     DOCKER_MANIFEST_V2,

@@ -11,23 +11,23 @@ import sys
 import time
 from collections import Counter
 
-from ansible_collections.airgap.hangar.plugins.module_utils._archive_reader import ArchiveReader
-from ansible_collections.airgap.hangar.plugins.module_utils._archive_store import ArchiveDestination, ArchiveSource
-from ansible_collections.airgap.hangar.plugins.module_utils._archive_writer import ArchiveWriter
-from ansible_collections.airgap.hangar.plugins.module_utils._copy_engine import CopyEngine, run_parallel
-from ansible_collections.airgap.hangar.plugins.module_utils._copy_model import ImageResult
-from ansible_collections.airgap.hangar.plugins.module_utils._image_list import collect_entries
-from ansible_collections.airgap.hangar.plugins.module_utils._load_plan import plan_load
-from ansible_collections.airgap.hangar.plugins.module_utils._mirror_plan import plan_mirror
-from ansible_collections.airgap.hangar.plugins.module_utils._module_options import (
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
     PLATFORM_OPTIONS,
     TRANSFER_OPTIONS,
 )
-from ansible_collections.airgap.hangar.plugins.module_utils._module_options import (
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
     copy_options as module_copy_options,
 )
-from ansible_collections.airgap.hangar.plugins.module_utils._registry_client import RegistryClient
-from ansible_collections.airgap.hangar.plugins.module_utils._registry_store import RegistryStore, RegistryStorePool
+from ansible_collections.airgap.hangar.plugins.module_utils._archive.reader import ArchiveReader
+from ansible_collections.airgap.hangar.plugins.module_utils._archive.writer import ArchiveWriter
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.archive_store import ArchiveDestination, ArchiveSource
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.engine import CopyEngine, run_parallel
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.load_plan import plan_load
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.mirror_plan import plan_mirror
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.model import ImageResult
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.registry_store import RegistryStore, RegistryStorePool
+from ansible_collections.airgap.hangar.plugins.module_utils._image.image_list import collect_entries
+from ansible_collections.airgap.hangar.plugins.module_utils._registry.client import RegistryClient
 
 
 def copy_options(jobs):

@@ -38,7 +38,7 @@ def oci_archives(directory, repositories):
 
 
 def hangar_archive(path, repositories):
-    from ansible_collections.airgap.hangar.plugins.module_utils._archive_reader import ArchiveReader
+    from ansible_collections.airgap.hangar.plugins.module_utils._archive.reader import ArchiveReader
 
     with ArchiveReader(path) as reader:
         names = {entry.source.split("/", 1)[1] for entry in reader.index.entries}

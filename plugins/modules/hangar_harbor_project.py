@@ -216,9 +216,11 @@ from decimal import Decimal
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
+    fail_without_requirements,
+)
 from ansible_collections.airgap.hangar.plugins.module_utils._errors import HangarError, HarborError, InputError
-from ansible_collections.airgap.hangar.plugins.module_utils._harbor_client import HarborClient, validate_project_name
-from ansible_collections.airgap.hangar.plugins.module_utils._module_options import fail_without_requirements
+from ansible_collections.airgap.hangar.plugins.module_utils._harbor.client import HarborClient, validate_project_name
 
 # Module option -> key of Harbor's project metadata; Harbor stores every value as a string.
 METADATA_OPTIONS = {

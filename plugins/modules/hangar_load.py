@@ -165,13 +165,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.airgap.hangar.plugins.module_utils._archive_reader import ArchiveReader
-from ansible_collections.airgap.hangar.plugins.module_utils._archive_store import ArchiveSource
-from ansible_collections.airgap.hangar.plugins.module_utils._copy_engine import CopyEngine, run_parallel
-from ansible_collections.airgap.hangar.plugins.module_utils._copy_model import FAILED
-from ansible_collections.airgap.hangar.plugins.module_utils._harbor_projects import HarborProjects
-from ansible_collections.airgap.hangar.plugins.module_utils._load_plan import plan_load
-from ansible_collections.airgap.hangar.plugins.module_utils._module_options import (
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
     PLATFORM_OPTIONS,
     REGISTRY_OPTIONS,
     TRANSFER_OPTIONS,
@@ -181,8 +175,17 @@ from ansible_collections.airgap.hangar.plugins.module_utils._module_options impo
     registry_client,
     registry_credentials,
 )
-from ansible_collections.airgap.hangar.plugins.module_utils._registry_store import RegistryStore
-from ansible_collections.airgap.hangar.plugins.module_utils._run_report import run_module_manager, run_result
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_report import (
+    run_module_manager,
+    run_result,
+)
+from ansible_collections.airgap.hangar.plugins.module_utils._archive.reader import ArchiveReader
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.archive_store import ArchiveSource
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.engine import CopyEngine, run_parallel
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.harbor_projects import HarborProjects
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.load_plan import plan_load
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.model import FAILED
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.registry_store import RegistryStore
 
 
 class LoadManager:

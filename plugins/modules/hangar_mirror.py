@@ -160,11 +160,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.airgap.hangar.plugins.module_utils._copy_engine import CopyEngine, run_parallel
-from ansible_collections.airgap.hangar.plugins.module_utils._copy_model import FAILED
-from ansible_collections.airgap.hangar.plugins.module_utils._harbor_projects import HarborProjects
-from ansible_collections.airgap.hangar.plugins.module_utils._mirror_plan import plan_mirror
-from ansible_collections.airgap.hangar.plugins.module_utils._module_options import (
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
     PLATFORM_OPTIONS,
     REGISTRY_OPTIONS,
     SOURCE_REGISTRY_OPTIONS,
@@ -175,7 +171,14 @@ from ansible_collections.airgap.hangar.plugins.module_utils._module_options impo
     registry_credentials,
     registry_stores,
 )
-from ansible_collections.airgap.hangar.plugins.module_utils._run_report import run_module_manager, run_result
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_report import (
+    run_module_manager,
+    run_result,
+)
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.engine import CopyEngine, run_parallel
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.harbor_projects import HarborProjects
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.mirror_plan import plan_mirror
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.model import FAILED
 
 
 class MirrorManager:

@@ -230,12 +230,7 @@ from dataclasses import replace
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.airgap.hangar.plugins.module_utils._archive_store import ArchiveDestination
-from ansible_collections.airgap.hangar.plugins.module_utils._archive_writer import ArchiveWriter
-from ansible_collections.airgap.hangar.plugins.module_utils._copy_engine import CopyEngine, run_parallel
-from ansible_collections.airgap.hangar.plugins.module_utils._copy_model import COPIED, ImageResult
-from ansible_collections.airgap.hangar.plugins.module_utils._image_list import collect_entries
-from ansible_collections.airgap.hangar.plugins.module_utils._module_options import (
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
     PLATFORM_OPTIONS,
     REGISTRY_OPTIONS,
     TRANSFER_OPTIONS,
@@ -245,8 +240,16 @@ from ansible_collections.airgap.hangar.plugins.module_utils._module_options impo
     registry_credentials,
     registry_stores,
 )
-from ansible_collections.airgap.hangar.plugins.module_utils._reference import normalize_registry
-from ansible_collections.airgap.hangar.plugins.module_utils._run_report import run_module_manager, run_result
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_report import (
+    run_module_manager,
+    run_result,
+)
+from ansible_collections.airgap.hangar.plugins.module_utils._archive.writer import ArchiveWriter
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.archive_store import ArchiveDestination
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.engine import CopyEngine, run_parallel
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.model import COPIED, ImageResult
+from ansible_collections.airgap.hangar.plugins.module_utils._image.image_list import collect_entries
+from ansible_collections.airgap.hangar.plugins.module_utils._image.reference import normalize_registry
 
 
 class SaveManager:

@@ -182,15 +182,7 @@ from contextlib import ExitStack
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.airgap.hangar.plugins.module_utils._archive_reader import ArchiveReader
-from ansible_collections.airgap.hangar.plugins.module_utils._archive_store import ArchiveSource
-from ansible_collections.airgap.hangar.plugins.module_utils._copy_engine import run_parallel
-from ansible_collections.airgap.hangar.plugins.module_utils._copy_model import FAILED, ImageResult
-from ansible_collections.airgap.hangar.plugins.module_utils._errors import InputError
-from ansible_collections.airgap.hangar.plugins.module_utils._image_list import collect_entries
-from ansible_collections.airgap.hangar.plugins.module_utils._load_plan import plan_load
-from ansible_collections.airgap.hangar.plugins.module_utils._mirror_plan import plan_mirror
-from ansible_collections.airgap.hangar.plugins.module_utils._module_options import (
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
     PLATFORM_OPTIONS,
     REGISTRY_OPTIONS,
     SOURCE_REGISTRY_OPTIONS,
@@ -200,13 +192,21 @@ from ansible_collections.airgap.hangar.plugins.module_utils._module_options impo
     registry_credentials,
     registry_stores,
 )
-from ansible_collections.airgap.hangar.plugins.module_utils._reference import normalize_registry
-from ansible_collections.airgap.hangar.plugins.module_utils._run_report import (
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_report import (
     failed_lines,
     run_module_manager,
     write_failed_file,
 )
-from ansible_collections.airgap.hangar.plugins.module_utils._validation import ValidationResult, validate_image
+from ansible_collections.airgap.hangar.plugins.module_utils._archive.reader import ArchiveReader
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.archive_store import ArchiveSource
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.engine import run_parallel
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.load_plan import plan_load
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.mirror_plan import plan_mirror
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.model import FAILED, ImageResult
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.validation import ValidationResult, validate_image
+from ansible_collections.airgap.hangar.plugins.module_utils._errors import InputError
+from ansible_collections.airgap.hangar.plugins.module_utils._image.image_list import collect_entries
+from ansible_collections.airgap.hangar.plugins.module_utils._image.reference import normalize_registry
 
 
 class ValidateManager:

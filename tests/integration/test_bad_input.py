@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ansible_collections.airgap.hangar.plugins.module_utils._manifest import Manifest
+from ansible_collections.airgap.hangar.plugins.module_utils._image.manifest import Manifest
 from tests.support.go_zip import blob_entry, hangar_cli_entries, tampered, write_go_zip
 from tests.support.image_factory import ImageFactory
 from tests.support.module_runner import run_module
@@ -57,7 +57,7 @@ def _unknown_type_image(image):
 def world(basic_registry, tls_registry):
     """A registry holding an image already in place, hand-made servers that are not registries, and
     the entries of a good Hangar archive to spoil."""
-    from ansible_collections.airgap.hangar.plugins.module_utils._registry_client import RegistryClient
+    from ansible_collections.airgap.hangar.plugins.module_utils._registry.client import RegistryClient
 
     factory = ImageFactory(seed="bad-input")
     image = factory.docker_image()
@@ -80,7 +80,7 @@ def world(basic_registry, tls_registry):
 def registry_state(registry):
     """Every tag of every repository with the digest it names."""
     from ansible_collections.airgap.hangar.plugins.module_utils._errors import NotFoundError
-    from ansible_collections.airgap.hangar.plugins.module_utils._registry_client import RegistryClient
+    from ansible_collections.airgap.hangar.plugins.module_utils._registry.client import RegistryClient
 
     state = {}
     with RegistryClient(registry.host, tls_verify=False) as client:

@@ -10,7 +10,7 @@ from tests.support.playbook_runner import BIN_DIR, local_host, repo_path, run_pl
 # What a build must leave out: test output, caches, the virtualenv, benchmark results.
 NOT_SHIPPED = ("build/*", ".venv/*", "tests/output/*", "bench/results/*", "*/__pycache__/*", "*.pyc",
                ".pytest_cache/*", ".ruff_cache/*", ".hypothesis/*", ".git/*", "*.tar.gz")
-SHIPPED = ("plugins/modules/hangar_save.py", "plugins/module_utils/_registry_client.py", "meta/runtime.yml",
+SHIPPED = ("plugins/modules/hangar_save.py", "plugins/module_utils/_registry/client.py", "meta/runtime.yml",
            "roles/offline_install/tasks/main.yml", "roles/offline_install/meta/argument_specs.yml",
            "playbooks/offline_install.yml", "docs/awx/credential_type.yml")
 

@@ -7,18 +7,18 @@ import uuid
 import pytest
 import requests
 
-from ansible_collections.airgap.hangar.plugins.module_utils import _harbor_client
 from ansible_collections.airgap.hangar.plugins.module_utils._errors import HarborError, InputError
-from ansible_collections.airgap.hangar.plugins.module_utils._harbor_client import (
+from ansible_collections.airgap.hangar.plugins.module_utils._harbor import client as harbor_client
+from ansible_collections.airgap.hangar.plugins.module_utils._harbor.client import (
     HarborClient,
     validate_project_name,
 )
-from ansible_collections.airgap.hangar.plugins.module_utils._media_types import (
+from ansible_collections.airgap.hangar.plugins.module_utils._image.media_types import (
     DOCKER_CONFIG,
     DOCKER_LAYER,
     DOCKER_MANIFEST_V2,
 )
-from ansible_collections.airgap.hangar.plugins.module_utils._retry import RetryPolicy
+from ansible_collections.airgap.hangar.plugins.module_utils._registry.retry import RetryPolicy
 from ansible_collections.airgap.hangar.plugins.modules.hangar_harbor_project import parse_storage_quota
 from tests.support.module_runner import run_module
 from tests.support.skopeo import run_skopeo
@@ -457,7 +457,7 @@ def test_repositories_are_listed_page_by_page_and_deleted(harbor, project_name, 
     repositories = ["%s/app-%d" % (project_name, n) for n in range(3)] + [project_name + "/team/tool"]
     for repository in repositories:
         assert push_tiny_image(harbor, repository).status_code == 201
-    monkeypatch.setattr(_harbor_client, "PAGE_SIZE", 1)
+    monkeypatch.setattr(harbor_client, "PAGE_SIZE", 1)
     harbor.api_calls.clear()
     assert sorted(r["name"] for r in client.list_repositories(project_name)) == sorted(repositories)
     assert len(harbor.api_calls) == 4

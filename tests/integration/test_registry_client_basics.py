@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from ansible_collections.airgap.hangar.plugins.module_utils._digest import sha256_digest
 from ansible_collections.airgap.hangar.plugins.module_utils._errors import (
     AuthenticationError,
     DigestMismatchError,
@@ -24,13 +23,14 @@ from ansible_collections.airgap.hangar.plugins.module_utils._errors import (
     TLSError,
     UnsupportedMediaTypeError,
 )
-from ansible_collections.airgap.hangar.plugins.module_utils._media_types import (
+from ansible_collections.airgap.hangar.plugins.module_utils._image.digest import sha256_digest
+from ansible_collections.airgap.hangar.plugins.module_utils._image.media_types import (
     OCI_CONFIG,
     OCI_LAYER,
     OCI_MANIFEST,
 )
-from ansible_collections.airgap.hangar.plugins.module_utils._registry_client import RegistryClient
-from ansible_collections.airgap.hangar.plugins.module_utils._retry import RetryPolicy
+from ansible_collections.airgap.hangar.plugins.module_utils._registry.client import RegistryClient
+from ansible_collections.airgap.hangar.plugins.module_utils._registry.retry import RetryPolicy
 from tests.support import skopeo
 from tests.support.image_factory import RandomBlob
 from tests.support.token_auth import LoopbackHTTPServer, PlainHTTPHandler

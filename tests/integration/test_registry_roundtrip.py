@@ -7,7 +7,7 @@ import io
 import pytest
 
 from ansible_collections.airgap.hangar.plugins.module_utils._errors import AuthenticationError, TLSError
-from ansible_collections.airgap.hangar.plugins.module_utils._media_types import DOCKER_MANIFEST_V1_SIGNED
+from ansible_collections.airgap.hangar.plugins.module_utils._image.media_types import DOCKER_MANIFEST_V1_SIGNED
 from tests.support import skopeo
 from tests.support.image_factory import MiB, RandomBlob, schema1_payload
 

@@ -7,8 +7,8 @@ A second test splits a list across three hosts (offline_install_shard).
 
 import pytest
 
-from ansible_collections.airgap.hangar.plugins.module_utils._archive_reader import ArchiveReader
-from ansible_collections.airgap.hangar.plugins.module_utils._registry_client import RegistryClient
+from ansible_collections.airgap.hangar.plugins.module_utils._archive.reader import ArchiveReader
+from ansible_collections.airgap.hangar.plugins.module_utils._registry.client import RegistryClient
 from tests.support.playbook_runner import local_host, repo_path, run_playbook
 
 PLAYBOOK = repo_path("playbooks", "offline_install.yml")

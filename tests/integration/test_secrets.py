@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from ansible_collections.airgap.hangar.plugins.module_utils._errors import HangarError
-from ansible_collections.airgap.hangar.plugins.module_utils._registry_client import RegistryClient
+from ansible_collections.airgap.hangar.plugins.module_utils._registry.client import RegistryClient
 from tests.support import skopeo
 from tests.support.fault_proxy import FaultProxy
 from tests.support.image_sets import ALL_PLATFORMS, digest_of

@@ -16,8 +16,8 @@ import re
 import struct
 import zipfile
 
-from ansible_collections.airgap.hangar.plugins.module_utils._archive_index import ArchiveEntry, ArchivePlatformImage
-from ansible_collections.airgap.hangar.plugins.module_utils._platform import Platform
+from ansible_collections.airgap.hangar.plugins.module_utils._archive.index import ArchiveEntry, ArchivePlatformImage
+from ansible_collections.airgap.hangar.plugins.module_utils._image.platform import Platform
 
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")

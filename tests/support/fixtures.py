@@ -91,7 +91,7 @@ def image_factory(request):
 def client_for():
     """client_for(registry, **overrides) -> a RegistryClient set up for that RegistryServer
     (credentials, TLS); closed after the test."""
-    from ansible_collections.airgap.hangar.plugins.module_utils._registry_client import RegistryClient
+    from ansible_collections.airgap.hangar.plugins.module_utils._registry.client import RegistryClient
 
     clients = []
 

@@ -18,8 +18,8 @@ import struct
 import zlib
 from datetime import datetime, timedelta, timezone
 
-from ansible_collections.airgap.hangar.plugins.module_utils._manifest import is_foreign_layer
-from ansible_collections.airgap.hangar.plugins.module_utils._platform import Platform
+from ansible_collections.airgap.hangar.plugins.module_utils._image.manifest import is_foreign_layer
+from ansible_collections.airgap.hangar.plugins.module_utils._image.platform import Platform
 
 UINT16_MAX = 0xFFFF
 UINT32_MAX = 0xFFFFFFFF

@@ -25,7 +25,7 @@ from collections import namedtuple
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
-from ansible_collections.airgap.hangar.plugins.module_utils._media_types import ACCEPT_MANIFESTS
+from ansible_collections.airgap.hangar.plugins.module_utils._image.media_types import ACCEPT_MANIFESTS
 
 from .token_auth import LoopbackHTTPServer, PlainHTTPHandler, TokenIssuer, parse_scope
 

@@ -20,9 +20,9 @@ import io
 import json
 import tarfile
 
-from ansible_collections.airgap.hangar.plugins.module_utils._digest import sha256_digest
-from ansible_collections.airgap.hangar.plugins.module_utils._manifest import Manifest
-from ansible_collections.airgap.hangar.plugins.module_utils._media_types import (
+from ansible_collections.airgap.hangar.plugins.module_utils._image.digest import sha256_digest
+from ansible_collections.airgap.hangar.plugins.module_utils._image.manifest import Manifest
+from ansible_collections.airgap.hangar.plugins.module_utils._image.media_types import (
     DOCKER_CONFIG,
     DOCKER_FOREIGN_LAYER,
     DOCKER_LAYER,
@@ -35,7 +35,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils._media_types import 
     OCI_LAYER,
     OCI_MANIFEST,
 )
-from ansible_collections.airgap.hangar.plugins.module_utils._platform import (
+from ansible_collections.airgap.hangar.plugins.module_utils._image.platform import (
     ATTESTATION_TYPE,
     REFERENCE_DIGEST_ANNOTATION,
     REFERENCE_TYPE_ANNOTATION,

@@ -11,7 +11,7 @@ run; give each test its own registries (registry_factory) rather than the sessio
 
 import hashlib
 
-from ansible_collections.airgap.hangar.plugins.module_utils._archive_reader import ArchiveReader
+from ansible_collections.airgap.hangar.plugins.module_utils._archive.reader import ArchiveReader
 from ansible_collections.airgap.hangar.plugins.module_utils._errors import NotFoundError
 
 from . import skopeo

@@ -1,0 +1,418 @@
+# -*- coding: utf-8 -*-
+# Copyright: airgap.hangar contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Hangar archive format: entry names and the root index.json (private module_utils, no Ansible imports).
+
+The index lists one entry per saved `source:tag` (or per digest-pinned source), each with the
+platform manifests stored for it. Beyond Hangar, an entry may record the source's top-level
+manifest (`indexDigest`, `indexMediaType`); for a single-manifest image that is the one platform
+manifest itself. Unknown keys of newer index versions are not kept when an index is rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from .._errors import ArchiveError, HangarError
+from .._image.digest import digest_hex, validate_digest
+from .._image.manifest import is_foreign_layer
+from .._image.platform import Platform, is_attestation
+
+INDEX_VERSION = "v1.2.0"
+INDEX_ENTRY = "index.json"
+BLOB_DIRECTORY = "share/sha256/"
+
+_BLOB_ENTRY_RE = re.compile(r"^share/sha256/([0-9a-f]{64})$")
+# `<hex>/` itself is the folder's directory entry: the Hangar CLI finds a platform folder by that name.
+_FOLDER_ENTRY_RE = re.compile(r"^([0-9a-f]{64})/(index\.json|oci-layout)?$")
+_VERSION_RE = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
+_TIME_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
+                      r"(?:([Zz])|([+-])(\d{2}):(\d{2}))$")
+
+
+# -- entry names
+
+def blob_entry_name(digest):
+    return BLOB_DIRECTORY + digest_hex(digest)
+
+
+def folder_entry_names(digest):
+    """The `<hex>/index.json` and `<hex>/oci-layout` entries of a platform manifest."""
+    hex_digest = digest_hex(digest)
+    return hex_digest + "/index.json", hex_digest + "/oci-layout"
+
+
+def folder_directory_name(digest):
+    """The `<hex>/` directory entry of a platform manifest's folder."""
+    return digest_hex(digest) + "/"
+
+
+def parse_entry_name(name):
+    """What an entry name means: ("index", None), ("blob", digest), ("folder", digest), or None
+    for any other name, which readers ignore."""
+    if name == INDEX_ENTRY:
+        return "index", None
+    match = _BLOB_ENTRY_RE.match(name)
+    if match:
+        return "blob", "sha256:" + match.group(1)
+    match = _FOLDER_ENTRY_RE.match(name)
+    if match:
+        return "folder", "sha256:" + match.group(1)
+    return None
+
+
+def folder_index_json(media_type, digest, size):
+    """The OCI image-layout index of a `<hex>/` folder: exactly one descriptor, no ref.name."""
+    document = {"schemaVersion": 2, "manifests": [{"mediaType": media_type, "digest": digest, "size": size}]}
+    return _compact_json(document)
+
+
+# -- the index model
+
+@dataclass
+class ArchivePlatformImage:
+    """One stored platform manifest (attestations included) of an archive entry."""
+
+    arch: str = ""
+    os: str = ""
+    variant: str = ""
+    os_version: str = ""
+    os_features: list = field(default_factory=list)
+    media_type: str = ""
+    layers: list = field(default_factory=list)
+    config: str = ""
+    digest: str = ""
+    annotations: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        # Lists and dicts, whatever was passed, so that equal images compare equal.
+        self.os_features = list(self.os_features or ())
+        self.layers = list(self.layers or ())
+        self.annotations = dict(self.annotations or {})
+        for name in ("arch", "os", "variant", "os_version", "media_type", "config", "digest"):
+            setattr(self, name, getattr(self, name) or "")
+
+    @classmethod
+    def for_manifest(cls, manifest, platform, annotations=None):
+        """The record of an image manifest stored for `platform` (foreign layers are not stored)."""
+        return cls(
+            arch=platform.architecture or "unknown", os=platform.os or "unknown", variant=platform.variant,
+            os_version=platform.os_version, os_features=list(platform.os_features),
+            media_type=manifest.media_type,
+            layers=[layer["digest"] for layer in manifest.layers if not is_foreign_layer(layer)],
+            config=manifest.config.get("digest", ""), digest=manifest.digest, annotations=annotations,
+        )
+
+    @property
+    def platform(self):
+        return Platform(os=self.os, architecture=self.arch, variant=self.variant, os_version=self.os_version,
+                        os_features=tuple(self.os_features))
+
+    @property
+    def is_attestation(self):
+        return is_attestation({"annotations": self.annotations})
+
+    @property
+    def blob_digests(self):
+        """The manifest, its config and its layers."""
+        return {d for d in [self.digest, self.config] + self.layers if d}
+
+    def to_dict(self):
+        return _without_empty([
+            ("arch", self.arch), ("os", self.os), ("osVersion", self.os_version),
+            ("osFeatures", list(self.os_features)), ("variant", self.variant), ("mediaType", self.media_type),
+            ("layers", list(self.layers)), ("config", self.config), ("digest", self.digest),
+            ("annotations", dict(self.annotations)),
+        ])
+
+    @classmethod
+    def from_dict(cls, doc, where):
+        _require_object(doc, where)
+        image = cls(
+            arch=_string(doc, "arch", where), os=_string(doc, "os", where), variant=_string(doc, "variant", where),
+            os_version=_string(doc, "osVersion", where), os_features=_strings(doc, "osFeatures", where),
+            media_type=_string(doc, "mediaType", where), layers=_digests(doc, "layers", where),
+            config=_digest(doc, "config", where), digest=_digest(doc, "digest", where),
+            annotations=_string_map(doc, "annotations", where),
+        )
+        if not image.digest:
+            raise ArchiveError("%s has no digest" % where)
+        return image
+
+
+@dataclass
+class ArchiveEntry:
+    """One saved reference: `source` (registry/project/name) and `tag`, or no tag when the image
+    was pinned by digest (then `index_digest` says which)."""
+
+    source: str
+    tag: str | None = None
+    images: list = field(default_factory=list)
+    index_digest: str | None = None
+    index_media_type: str | None = None
+
+    def __post_init__(self):
+        self.tag = self.tag or None
+        self.images = list(self.images or ())
+        self.index_digest = self.index_digest or None
+        self.index_media_type = self.index_media_type or None
+
+    @property
+    def key(self):
+        return _entry_key(self.source, self.tag, self.index_digest)
+
+    @property
+    def reference(self):
+        return "%s:%s" % (self.source, self.tag) if self.tag else "%s@%s" % (self.source, self.index_digest)
+
+    @property
+    def arch_list(self):
+        return _distinct(image.arch for image in self.images)
+
+    @property
+    def os_list(self):
+        return _distinct(image.os for image in self.images)
+
+    @property
+    def manifest_digests(self):
+        """The platform manifest digests, in index order."""
+        return [image.digest for image in self.images]
+
+    @property
+    def blob_digests(self):
+        """Every blob this entry needs: manifests, configs, layers and the top-level manifest."""
+        digests = set()
+        for image in self.images:
+            digests |= image.blob_digests
+        if self.index_digest:
+            digests.add(self.index_digest)
+        return digests
+
+    def to_dict(self):
+        return _without_empty([
+            ("source", self.source), ("tag", self.tag or ""), ("archList", self.arch_list),
+            ("osList", self.os_list), ("images", [image.to_dict() for image in self.images]),
+            ("indexDigest", self.index_digest or ""), ("indexMediaType", self.index_media_type or ""),
+        ])
+
+    @classmethod
+    def from_dict(cls, doc, where):
+        _require_object(doc, where)
+        images = doc.get("images")
+        if images is not None and not isinstance(images, list):
+            raise ArchiveError("%s: images must be a list" % where)
+        entry = cls(
+            source=_string(doc, "source", where), tag=_string(doc, "tag", where),
+            images=[ArchivePlatformImage.from_dict(image, "%s.images[%d]" % (where, number))
+                    for number, image in enumerate(images or ())],
+            index_digest=_digest(doc, "indexDigest", where), index_media_type=_string(doc, "indexMediaType", where),
+        )
+        _check_entry(entry, where)
+        return entry
+
+
+class ArchiveIndex:
+    """The root index.json: entries keyed by source and tag (or source and digest when untagged)."""
+
+    def __init__(self, entries=(), time=None, version=INDEX_VERSION):
+        self.entries = []
+        self.version = version
+        self.time = time or now()
+        for entry in entries:
+            self.put(entry)
+
+    @classmethod
+    def from_json(cls, data):
+        """Parse and validate index.json bytes; raises ArchiveError for anything unreadable, an
+        empty version or one older than v1.2.0. Duplicate entries (the Hangar CLI appends them
+        on sync): the last one wins."""
+        try:
+            doc = json.loads(data)
+        except ValueError as exc:
+            raise ArchiveError("index.json is not valid JSON: %s" % exc) from exc
+        _require_object(doc, "index.json")
+        version = doc.get("version")
+        check_version(version)
+        entries = doc.get("list")
+        if entries is not None and not isinstance(entries, list):
+            raise ArchiveError("index.json: list must be a list")
+        time = doc.get("time")
+        index = cls(version=version, time=parse_time(time) if time is not None else None)
+        for number, entry in enumerate(entries or ()):
+            index.put(ArchiveEntry.from_dict(entry, "index.json list[%d]" % number))
+        return index
+
+    def to_dict(self):
+        return _without_empty([
+            ("list", [entry.to_dict() for entry in self.entries]), ("version", INDEX_VERSION),
+            ("time", format_time(self.time)),
+        ])
+
+    def to_json(self):
+        """Compact JSON, written as index version v1.2.0 whatever version was read."""
+        return _compact_json(self.to_dict())
+
+    def find(self, source, tag=None, digest=None):
+        """The entry of source:tag, or of source@digest when there is no tag; None if absent."""
+        key = _entry_key(source, tag, digest)
+        return next((entry for entry in self.entries if entry.key == key), None)
+
+    def put(self, entry):
+        """Add the entry, or replace the one with the same key in place; True if the index changed."""
+        _check_entry(entry, entry.reference if entry.source else "archive entry")
+        for position, current in enumerate(self.entries):
+            if current.key == entry.key:
+                if current == entry:
+                    return False
+                self.entries[position] = entry
+                return True
+        self.entries.append(entry)
+        return True
+
+    def remove(self, source, tag=None, digest=None):
+        """Remove the entry of source:tag (or source@digest); True if there was one."""
+        entry = self.find(source, tag, digest)
+        if entry is None:
+            return False
+        self.entries.remove(entry)
+        return True
+
+    def all_blob_digests(self):
+        """Every blob the index needs: layers, configs, platform manifests and top-level manifests."""
+        digests = set()
+        for entry in self.entries:
+            digests |= entry.blob_digests
+        return digests
+
+    def manifest_digests(self):
+        """The platform manifests stored, each with a `<hex>/` folder."""
+        return {image.digest for entry in self.entries for image in entry.images}
+
+    def images_by_digest(self):
+        """digest -> ArchivePlatformImage, for every platform manifest of the index."""
+        return {image.digest: image for entry in self.entries for image in entry.images}
+
+
+# -- versions and times
+
+def check_version(version):
+    """Raise ArchiveError unless `version` is v1.2.0 or newer (pre-releases of v1.2.0 are older)."""
+    if not version:
+        raise ArchiveError("index.json has no version: Hangar archives of index version %s or newer are "
+                           "supported (Hangar CLI v1.7 and later)" % INDEX_VERSION)
+    match = _VERSION_RE.match(version) if isinstance(version, str) else None
+    if not match:
+        raise ArchiveError("index.json has an unrecognised version %r" % (version,))
+    numbers = tuple(int(part or 0) for part in match.group(1, 2, 3))
+    minimum = tuple(int(part) for part in INDEX_VERSION[1:].split("."))
+    if numbers < minimum or (numbers == minimum and match.group(4)):
+        raise ArchiveError("index.json version %s is older than %s, the oldest supported: save the archive again "
+                           "with Hangar CLI v1.7 or later, or with this collection" % (version, INDEX_VERSION))
+
+
+def now():
+    return datetime.now().astimezone()
+
+
+def format_time(value):
+    """RFC 3339 with the offset, as Go's time.Time marshals."""
+    return value.isoformat()
+
+
+def parse_time(text):
+    """An RFC 3339 time with offset (nanoseconds allowed, cut to microseconds)."""
+    match = _TIME_RE.match(text) if isinstance(text, str) else None
+    if not match:
+        raise ArchiveError("index.json: time %r is not an RFC 3339 time" % (text,))
+    year, month, day, hour, minute, second = (int(part) for part in match.group(1, 2, 3, 4, 5, 6))
+    microsecond = int((match.group(7) or "0")[:6].ljust(6, "0"))
+    if match.group(8):
+        zone = timezone(timedelta(0))
+    else:
+        offset = timedelta(hours=int(match.group(10)), minutes=int(match.group(11)))
+        zone = timezone(-offset if match.group(9) == "-" else offset)
+    try:
+        return datetime(year, month, day, hour, minute, min(second, 59), microsecond, zone)
+    except ValueError as exc:
+        raise ArchiveError("index.json: time %r is not a valid time: %s" % (text, exc)) from exc
+
+
+# -- helpers
+
+def _compact_json(document):
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _without_empty(pairs):
+    """A dict of the pairs whose value is not empty: the format omits empty strings, lists and maps."""
+    return {key: value for key, value in pairs if value not in ("", None) and value != [] and value != {}}
+
+
+def _distinct(values):
+    result = []
+    for value in values:
+        if value and value not in result:
+            result.append(value)
+    return result
+
+
+def _entry_key(source, tag, digest):
+    return (source, tag) if tag else (source, "@%s" % (digest or ""))
+
+
+def _check_entry(entry, where):
+    if not entry.source:
+        raise ArchiveError("%s has no source" % where)
+    if not entry.tag and not entry.index_digest:
+        raise ArchiveError("%s has neither a tag nor an indexDigest" % where)
+
+
+def _require_object(doc, where):
+    if not isinstance(doc, dict):
+        raise ArchiveError("%s must be a JSON object" % where)
+
+
+def _string(doc, key, where):
+    value = doc.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ArchiveError("%s: %s must be a string" % (where, key))
+    return value
+
+
+def _strings(doc, key, where):
+    value = doc.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ArchiveError("%s: %s must be a list of strings" % (where, key))
+    return value
+
+
+def _string_map(doc, key, where):
+    value = doc.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(item, str) for item in value.values()):
+        raise ArchiveError("%s: %s must be a map of strings" % (where, key))
+    return value
+
+
+def _checked_digest(value, where, key):
+    try:
+        return validate_digest(value)
+    except HangarError as exc:
+        raise ArchiveError("%s: %s: %s" % (where, key, exc)) from exc
+
+
+def _digest(doc, key, where):
+    value = _string(doc, key, where)
+    return _checked_digest(value, where, key) if value else ""
+
+
+def _digests(doc, key, where):
+    return [_checked_digest(value, where, key) for value in _strings(doc, key, where)]

@@ -1,0 +1,487 @@
+# -*- coding: utf-8 -*-
+# Copyright: airgap.hangar contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Writes Hangar archives, new or updated, atomically (private module_utils, no Ansible imports).
+
+Whatever moment the process is killed, the archive path holds the previous complete archive (or
+nothing if there was none) until commit() moves the new one into place:
+- every change goes to a temporary file beside the archive, `.<archive name>.<random>.hangar-tmp`,
+  which commit() completes, fsyncs and renames over the archive with os.replace();
+- to update an archive, the temporary file starts as a kernel copy of it (copy_file_range, a
+  reflink where the filesystem can), made at the first change only; new entries are appended and
+  the old index.json is overwritten. Blobs and `<hex>/` folders that no entry references any more
+  are left out of the new central directory (their bytes stay until a forced rewrite);
+- a writer holds an exclusive flock on its temporary file. A new writer deletes the temporary
+  files of the same archive that nobody holds, which killed runs leave behind.
+
+Entries are written with the standard zipfile module: stored, never compressed, ZIP64 where sizes,
+offsets or the entry count need it. Updating in place uses three long-stable but undocumented
+zipfile attributes: `filelist`, `NameToInfo` and `start_dir`.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import re
+import secrets
+import tempfile
+import threading
+import time
+import zipfile
+from contextlib import contextmanager, suppress
+
+from .._errors import ArchiveError, DigestMismatchError
+from .._image.digest import CHUNK_SIZE, VerifyingReader, validate_digest
+from .._image.media_types import OCI_LAYOUT_VERSION
+from .index import (
+    INDEX_ENTRY,
+    ArchiveIndex,
+    blob_entry_name,
+    folder_directory_name,
+    folder_entry_names,
+    folder_index_json,
+    now,
+    parse_entry_name,
+)
+from .reader import ArchiveReader
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no locks, stale temporary files are removed when they can be
+    fcntl = None
+
+TEMP_SUFFIX = ".hangar-tmp"
+_ENTRY_MODE = 0o644 << 16
+_DIRECTORY_MODE = (0o40755 << 16) | 0x10  # MS-DOS directory flag, as Go writes it
+_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EPERM}
+
+
+class ArchiveWriter:
+    """Adds blobs, manifests and index entries to a Hangar archive, then commits it atomically.
+
+    with ArchiveWriter(path) as writer:       # reuse=False starts a new archive (force)
+        writer.add_blob(digest, size, reader)
+        writer.add_manifest(manifest)
+        writer.put_entry(entry)
+        changed = writer.commit()             # leaving the block without commit() discards everything
+
+    add_blob, add_manifest, add_index_blob and put_entry may be called from several threads.
+    """
+
+    def __init__(self, path, reuse=True):
+        # Like Ansible's atomic_move: a symlink stays, the file it points to is replaced.
+        self.path = os.path.realpath(os.fspath(path))
+        self._directory, self._name = os.path.split(self.path)
+        if os.path.isdir(self.path):
+            raise ArchiveError("Error writing archive %s: it is a directory" % self.path)
+        if not os.path.isdir(self._directory):
+            raise ArchiveError("Error writing archive %s: its directory does not exist" % self.path)
+        remove_stale_temp_files(self.path)
+        self._base = _open_base(self.path) if reuse and os.path.exists(self.path) else None
+        self.index = self._base.index if self._base else ArchiveIndex()
+        self._base_entries = _entries_state(self.index)
+        self._blob_sizes = {d: self._base.blob_size(d) for d in self._base.blob_digests} if self._base else {}
+        self._folders = self._base.folder_digests if self._base else set()
+        self._directories = self._base.folder_directory_digests if self._base else set()
+        self._zip_lock = threading.Lock()
+        self._state = threading.Condition()
+        self._in_progress = set()
+        self._zip = None
+        self._temp_file = None
+        self._temp_path = None
+        self._wrote = False
+        self._failure = None
+        self._finished = False
+        self._date_time = time.localtime()[:6]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.abort()
+
+    # -- adding content
+
+    def has_blob(self, digest):
+        return digest in self._blob_sizes
+
+    def add_blob(self, digest, size, reader):
+        """Stream a blob into the archive, verifying it, unless it is there already; True if written.
+
+        `reader` has read(n) or yields chunks; a VerifyingReader for this digest is used as it is
+        (hashing once), anything else is verified here. On a mismatch DigestMismatchError is
+        raised and no entry is left for the blob. `size` None (unknown) makes a ZIP64 entry.
+        """
+        validate_digest(digest)
+        self._check_open()
+        if not self._claim(digest):
+            return False
+        try:
+            stream = reader if _verifies(reader, digest) else VerifyingReader(reader, digest, size)
+            self._store_blob(digest, size, stream)
+        finally:
+            self._release(digest)
+        return True
+
+    def add_index_blob(self, manifest):
+        """Store a manifest's bytes as a blob only (a top-level index or manifest list)."""
+        return self.add_blob(manifest.digest, manifest.size, io.BytesIO(manifest.data))
+
+    def add_manifest(self, manifest):
+        """Store a platform manifest: its bytes as a blob, and its `<hex>/` folder."""
+        self.add_index_blob(manifest)
+        with self._zip_lock:
+            if manifest.digest not in self._folders:
+                self._write_folder(manifest.digest, manifest.media_type, manifest.size)
+
+    def put_entry(self, entry):
+        """Add or replace the index entry of the entry's source and tag; every blob it needs must
+        have been stored. True if the index changed."""
+        with self._state:
+            missing = sorted(d for d in entry.blob_digests if d not in self._blob_sizes)
+            if missing:
+                raise ArchiveError("Error adding %s to archive %s: blobs not stored: %s"
+                                   % (entry.reference, self.path, ", ".join(missing)))
+            return self.index.put(entry)
+
+    # -- finishing
+
+    def commit(self):
+        """Move the new archive into place; False, with the file untouched, when nothing changed."""
+        with self._zip_lock:
+            self._check_open()
+            with self._state:
+                if self._in_progress:
+                    raise ArchiveError("Error writing archive %s: blobs are still being written" % self.path)
+                changed = self._wrote or _entries_state(self.index) != self._base_entries
+            if not changed:
+                self._close()
+                return False
+            incomplete = [entry.reference for entry in self.index.entries if entry.blob_digests - set(self._blob_sizes)]
+            if incomplete:
+                missing = sorted(self.index.all_blob_digests() - set(self._blob_sizes))
+                raise ArchiveError("Error writing archive %s: %s name blobs that are not stored: %s"
+                                   % (self.path, ", ".join(incomplete), ", ".join(missing)))
+            self._open_zip()
+            for digest, image in sorted(self.index.images_by_digest().items()):
+                if digest not in self._folders:
+                    self._write_folder(digest, image.media_type, self._blob_sizes[digest])
+                elif digest not in self._directories:
+                    self._write_directory(digest)
+            self._rebuild_central_directory()
+            self.index.time = now()
+            data = self.index.to_json()
+            self._write_entry(INDEX_ENTRY, [data], len(data))
+            self._io(self._finish_temp_file)
+            self._io(os.replace, self._temp_path, self.path)
+            self._temp_path = None
+            _fsync_directory(self._directory)
+            self._close()
+        return True
+
+    def abort(self):
+        """Discard every change: the archive path keeps what it held. Safe to call twice."""
+        with self._zip_lock:
+            self._close()
+
+    # -- internals
+
+    def _check_open(self):
+        if self._failure is not None:
+            raise ArchiveError("Error writing archive %s: an earlier write failed: %s" % (self.path, self._failure))
+        if self._finished:
+            raise ArchiveError("Error writing archive %s: the writer is closed" % self.path)
+
+    def _claim(self, digest):
+        """Reserve a digest for this thread; False if it is stored (another thread may have just done it)."""
+        with self._state:
+            while digest in self._in_progress:
+                self._state.wait()
+            if digest in self._blob_sizes:
+                return False
+            self._in_progress.add(digest)
+            return True
+
+    def _release(self, digest):
+        with self._state:
+            self._in_progress.discard(digest)
+            self._state.notify_all()
+
+    def _store_blob(self, digest, size, stream):
+        name = blob_entry_name(digest)
+        if self._zip_lock.acquire(blocking=False):
+            try:
+                length = self._write_entry(name, stream, size)
+            finally:
+                self._zip_lock.release()
+        else:
+            # Another entry is being written: take this blob beside the archive meanwhile rather
+            # than keep its source waiting (registries and proxies drop connections left unread).
+            with _spooled(stream, self._directory, self._name) as (spool, length), self._zip_lock:
+                chunks = iter(lambda: spool.read(CHUNK_SIZE), b"")
+                self._write_entry(name, chunks, length if size is None else size)
+        with self._state:
+            self._blob_sizes[digest] = length
+            self._wrote = True
+
+    def _write_folder(self, digest, media_type, size):
+        index_name, layout_name = folder_entry_names(digest)
+        data = folder_index_json(media_type, digest, size)
+        self._write_directory(digest)
+        self._write_entry(index_name, [data], len(data))
+        self._write_entry(layout_name, [OCI_LAYOUT_VERSION], len(OCI_LAYOUT_VERSION))
+        self._folders.add(digest)
+        with self._state:
+            self._wrote = True
+
+    def _write_directory(self, digest):
+        """A folder's directory entry: the Hangar CLI's loader looks a platform folder up by `<hex>/`."""
+        self._check_open()
+        archive = self._open_zip()
+        info = zipfile.ZipInfo(folder_directory_name(digest), self._date_time)
+        info.external_attr = _DIRECTORY_MODE
+        info.CRC = info.compress_size = info.file_size = 0
+        self._io(archive.mkdir, info)
+        self._directories.add(digest)
+
+    def _write_entry(self, name, chunks, size):
+        """Write one stored entry (the zip lock is held); when anything fails, the entry is
+        forgotten and its bytes will be overwritten, so no entry is left for it."""
+        self._check_open()
+        archive = self._open_zip()
+        info = zipfile.ZipInfo(name, self._date_time)
+        info.compress_type = zipfile.ZIP_STORED
+        info.external_attr = _ENTRY_MODE
+        info.file_size = size or 0
+        out = self._io(archive.open, info, "w", force_zip64=size is None)
+        try:
+            written = 0
+            for chunk in chunks:
+                written += len(chunk)
+                if size is not None and written > size:
+                    break
+                self._io(out.write, chunk)
+            if size is not None and written != size:
+                actual = "more than %d bytes" % size if written > size else "%d bytes" % written
+                raise DigestMismatchError("%d bytes" % size, actual, name)
+        except BaseException:
+            self._io(out.close)
+            _forget_last_entry(archive, info)
+            raise
+        self._io(out.close)
+        return written
+
+    def _io(self, function, *args, **kwargs):
+        """An I/O call on the temporary archive: if it fails, the writer can only be aborted."""
+        try:
+            return function(*args, **kwargs)
+        except OSError as exc:
+            self._failure = exc
+            raise ArchiveError("Error writing archive %s: %s" % (self.path, exc)) from exc
+
+    def _open_zip(self):
+        if self._zip is None:
+            fd, self._temp_path = self._io(_create_temp_file, self.path)
+            self._temp_file = os.fdopen(fd, "w+b")
+            if self._base is not None:
+                self._io(_copy_file, self._base.fileno(), fd, self._base.file_size)
+                self._zip = self._io(zipfile.ZipFile, self._temp_file, "a", allowZip64=True)
+                _drop_old_index(self._zip)
+            else:
+                self._zip = zipfile.ZipFile(self._temp_file, "w", zipfile.ZIP_STORED, allowZip64=True)
+        return self._zip
+
+    def _rebuild_central_directory(self):
+        """Keep the entries the index references, and any entry that is not ours to judge."""
+        blobs, folders = self.index.all_blob_digests(), self.index.manifest_digests()
+
+        def referenced(info):
+            meaning = parse_entry_name(info.filename)
+            if meaning is None:
+                return True
+            kind, digest = meaning
+            return digest in blobs if kind == "blob" else kind == "folder" and digest in folders
+
+        _keep_entries(self._zip, referenced)
+
+    def _finish_temp_file(self):
+        self._zip.close()
+        # Bytes of an entry that failed last may lie beyond the end record: cut them off.
+        self._temp_file.truncate(self._temp_file.tell())
+        self._temp_file.flush()
+        os.fsync(self._temp_file.fileno())
+
+    def _close(self):
+        if self._finished:
+            return
+        self._finished = True
+        if self._zip is not None:
+            with suppress(OSError, ValueError):
+                self._zip.close()
+        if self._temp_file is not None:
+            self._temp_file.close()
+        if self._temp_path is not None:
+            with suppress(FileNotFoundError):
+                os.unlink(self._temp_path)
+        if self._base is not None:
+            self._base.close()
+
+
+# -- zip central directory
+
+def _keep_entries(archive, keep):
+    """Keep in the central directory the entries `keep` accepts, one per name (the last)."""
+    last = {info.filename: info for info in archive.filelist}
+    archive.filelist[:] = [info for info in archive.filelist if last[info.filename] is info and keep(info)]
+    archive.NameToInfo.clear()
+    archive.NameToInfo.update((info.filename, info) for info in archive.filelist)
+
+
+def _drop_old_index(archive):
+    """Take index.json out of the central directory; when it is the last entry of the file (as Go
+    and this writer put it), let new entries overwrite its bytes."""
+    old = [info for info in archive.filelist if info.filename == INDEX_ENTRY]
+    if old:
+        _keep_entries(archive, lambda info: info.filename != INDEX_ENTRY)
+        last = max(info.header_offset for info in old)
+        if all(info.header_offset < last for info in archive.filelist):
+            archive.start_dir = last
+
+
+def _forget_last_entry(archive, info):
+    if archive.filelist and archive.filelist[-1] is info:
+        archive.filelist.pop()
+    if archive.NameToInfo.get(info.filename) is info:
+        del archive.NameToInfo[info.filename]
+    archive.start_dir = info.header_offset
+
+
+# -- files
+
+def remove_stale_temp_files(archive_path):
+    """Delete the temporary files of this archive that no live writer holds; returns their paths."""
+    directory, name = os.path.split(os.path.abspath(archive_path))
+    pattern = re.compile(r"\.%s\.[0-9a-f]{12}%s" % (re.escape(name), re.escape(TEMP_SUFFIX)))
+    removed = []
+    try:
+        candidates = [candidate for candidate in os.listdir(directory) if pattern.fullmatch(candidate)]
+    except OSError:
+        return removed
+    for candidate in candidates:
+        path = os.path.join(directory, candidate)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            if _try_lock(fd):
+                os.unlink(path)
+                removed.append(path)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _create_temp_file(archive_path):
+    """Create and lock `.<name>.<random>.hangar-tmp` beside the archive, with the archive's mode."""
+    directory, name = os.path.split(archive_path)
+    try:
+        mode = os.stat(archive_path).st_mode & 0o7777
+    except OSError:
+        mode = None  # a new archive: the process umask decides
+    while True:
+        path = os.path.join(directory, ".%s.%s%s" % (name, secrets.token_hex(6), TEMP_SUFFIX))
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            mine = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            mine = False  # a cleanup in another process took it before the lock was ours
+        if mine:
+            if mode is not None:
+                os.fchmod(fd, mode)
+            return fd, path
+        os.close(fd)
+
+
+def _try_lock(fd):
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _copy_file(source_fd, target_fd, size):
+    """Copy `size` bytes in the kernel where it can (copy_file_range), else through a buffer."""
+    copied = 0
+    if hasattr(os, "copy_file_range"):
+        try:
+            while copied < size:
+                count = os.copy_file_range(source_fd, target_fd, size - copied, copied, copied)
+                if not count:
+                    break
+                copied += count
+        except OSError as exc:
+            if exc.errno not in _NO_KERNEL_COPY:
+                raise
+    while copied < size:
+        chunk = os.pread(source_fd, min(CHUNK_SIZE, size - copied), copied)
+        if not chunk:
+            raise OSError(errno.EIO, "the archive shrank while it was being copied")
+        copied += os.pwrite(target_fd, chunk, copied)
+
+
+def _fsync_directory(directory):
+    """Make the rename durable; some filesystems cannot fsync a directory, which is fine."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _spooled(stream, directory, name):
+    """Read `stream` to its end (so it is verified) into an anonymous file; yields (file, length)."""
+    with tempfile.TemporaryFile(dir=directory, prefix=".%s." % name, suffix=".hangar-spool") as spool:
+        length = 0
+        for chunk in stream:
+            spool.write(chunk)
+            length += len(chunk)
+        spool.seek(0)
+        yield spool, length
+
+
+# -- helpers
+
+def _open_base(path):
+    try:
+        return ArchiveReader(path)
+    except ArchiveError as exc:
+        raise ArchiveError("Error updating archive %s: it is not a readable Hangar archive (%s); set force: true "
+                           "to replace it with a new archive" % (path, exc)) from exc
+
+
+def _entries_state(index):
+    return [entry.to_dict() for entry in index.entries]
+
+
+def _verifies(reader, digest):
+    # A reader that already checks this digest is not wrapped again, so each blob is hashed once.
+    return isinstance(reader, VerifyingReader) and reader.digest == digest

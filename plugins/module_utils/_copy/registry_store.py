@@ -1,0 +1,242 @@
+# -*- coding: utf-8 -*-
+# Copyright: airgap.hangar contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A registry as a source and as a destination of the copy engine (private module_utils, no Ansible imports).
+
+The destination side carries the destination-index rules of BEHAVIOUR.md: push the source's own
+top-level manifest when the whole image was copied and nothing else must be kept at the tag;
+otherwise build an OCI index merged with what the tag holds (unless overwrite), and push nothing
+when that equals what is there.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from .._errors import NotFoundError
+from .._image.index_merge import build_index, merge_descriptors, same_descriptors
+from .._image.manifest import Manifest
+from .._image.media_types import DOCKER_CONFIG, OCI_CONFIG, OCI_INDEX
+from .._image.platform import Platform, is_attestation
+
+IMAGE_CONFIG_TYPES = (DOCKER_CONFIG, OCI_CONFIG)
+
+
+def platform_tag(tag, descriptor):
+    """Hangar's per-platform tag: `<tag>-<os>-<arch>[-<variant>]`; `.att` for an attestation."""
+    platform = Platform.from_dict(descriptor.get("platform"))
+    if is_attestation(descriptor):
+        return None
+    name = "%s-%s-%s" % (tag, platform.os, platform.architecture)
+    if platform.variant:
+        name += "-" + platform.variant
+    return name
+
+
+class RegistryStore:
+    def __init__(self, client):
+        self.client = client
+        self._known_blobs = {}  # digest -> a repository of this registry known to hold it
+        self._lock = threading.Lock()
+
+    @property
+    def registry(self):
+        return self.client.registry
+
+    # ---- source side -------------------------------------------------------------------------
+
+    def top_manifest(self, ref):
+        return self.client.get_manifest(ref.repository, ref.reference)
+
+    def get_manifest(self, ref, digest):
+        return self.client.get_manifest(ref.repository, digest)
+
+    def open_blob(self, ref, digest, size):
+        return self.client.open_blob(ref.repository, digest, size)
+
+    def platform_descriptors(self, ref, top):
+        """Descriptors of the platform manifests `top` stands for, platforms completed from configs
+        where an index leaves out what the config says (Windows os.version, arm variant)."""
+        if not top.is_index:
+            return [top.descriptor(platform=self._config_platform(ref, top))]
+        result = []
+        for descriptor in top.children:
+            platform = descriptor.get("platform") or {}
+            if _incomplete(platform) and not is_attestation(descriptor):
+                child = self.client.get_manifest(ref.repository, descriptor["digest"])
+                completed = Platform.from_dict(platform).completed_from(
+                    Platform.from_dict(self._config_platform(ref, child) or {}))
+                descriptor = dict(descriptor, platform=completed.to_dict())
+            result.append(descriptor)
+        return result
+
+    def _config_platform(self, ref, manifest):
+        """The platform an image's config declares; None for artifacts (Helm charts, signatures)."""
+        config = manifest.config
+        if config.get("mediaType") not in IMAGE_CONFIG_TYPES or not config.get("digest"):
+            return None
+        try:
+            doc = json.loads(self.client.get_blob(ref.repository, config["digest"]))
+        except ValueError:
+            return None
+        if not isinstance(doc, dict) or not doc.get("architecture"):
+            return None
+        return Platform.from_config(doc).to_dict()
+
+    # ---- destination side --------------------------------------------------------------------
+
+    def is_current(self, ref, plan, options):
+        if options.overwrite and not plan.whole:
+            return False
+        head = self.client.head_manifest(ref.repository, ref.reference)
+        if not head or head.get("digest") != plan.top.digest:
+            return False
+        if options.platform_tags and ref.tag:
+            for descriptor in plan.selected:
+                tag = platform_tag(ref.tag, descriptor)
+                if tag:
+                    current = self.client.head_manifest(ref.repository, tag)
+                    if not current or current.get("digest") != descriptor["digest"]:
+                        return False
+        return True
+
+    def has_manifest(self, ref, digest):
+        return self.client.head_manifest(ref.repository, digest) is not None
+
+    def has_blob(self, ref, digest):
+        with self._lock:
+            if self._known_blobs.get((ref.repository, digest)):
+                return True
+        present = self.client.blob_exists(ref.repository, digest)
+        if present:
+            self._remember(ref.repository, digest)
+        return present
+
+    def mount_blob(self, ref, digest, source, source_ref):
+        """Mount from a repository of this registry known to hold the blob: the source's own
+        repository when source and destination are one registry, or one this run pushed to."""
+        candidates = []
+        if isinstance(source, RegistryStore) and source.registry == self.registry \
+                and source_ref.repository != ref.repository:
+            candidates.append(source_ref.repository)
+        with self._lock:
+            known = self._known_blobs.get(digest)
+        if known and known != ref.repository and known not in candidates:
+            candidates.append(known)
+        for repository in candidates:
+            if self.client.mount_blob(ref.repository, digest, repository):
+                self._remember(ref.repository, digest)
+                return True
+        return False
+
+    def put_blob(self, ref, descriptor, reader):
+        self.client.push_blob(ref.repository, descriptor["digest"], descriptor.get("size"), reader)
+        self._remember(ref.repository, descriptor["digest"])
+
+    def put_manifest(self, ref, manifest):
+        self.client.put_manifest(ref.repository, manifest.digest, manifest.data, manifest.media_type)
+
+    def _remember(self, repository, digest):
+        with self._lock:
+            self._known_blobs[(repository, digest)] = True
+            self._known_blobs.setdefault(digest, repository)
+
+    def commit(self, ref, plan, options):
+        """Make the tag (or, for a digest-pinned reference, the digest) point at the copied image.
+        Returns (changed, digest at the destination)."""
+        existing = None if options.overwrite else self._existing(ref)
+        wanted = self._wanted_top(ref, plan, existing)
+        changed = existing is None or existing.digest != wanted.digest
+        if changed and not options.check_mode:
+            self.client.put_manifest(ref.repository, ref.tag or wanted.digest, wanted.data, wanted.media_type)
+        if options.platform_tags and ref.tag:
+            changed = self._push_platform_tags(ref, plan, options) or changed
+        return changed, wanted.digest
+
+    def current_descriptors(self, ref):
+        """The platform descriptors the tag (or digest) stands for now; None when it does not exist."""
+        try:
+            manifest = self.client.get_manifest(ref.repository, ref.reference)
+        except NotFoundError:
+            return None
+        return self._as_descriptors(ref, manifest)
+
+    def _existing(self, ref):
+        if not ref.tag:
+            return None
+        try:
+            return self.client.get_manifest(ref.repository, ref.tag)
+        except NotFoundError:
+            return None
+
+    def _wanted_top(self, ref, plan, existing):
+        if existing is None or existing.digest == plan.top.digest:
+            if plan.whole:
+                return plan.top
+            if existing is None:
+                return Manifest.from_bytes(build_index(plan.selected), OCI_INDEX)
+        current = self._as_descriptors(ref, existing)
+        merged = merge_descriptors(current, plan.selected)
+        if plan.whole and {d["digest"] for d in merged} == {d["digest"] for d in plan.selected}:
+            return plan.top
+        if existing.is_index and same_descriptors(merged, current):
+            return existing
+        return Manifest.from_bytes(build_index(merged), OCI_INDEX)
+
+    def _as_descriptors(self, ref, manifest):
+        if manifest.is_index:
+            return manifest.children
+        platform = None if manifest.is_schema1 else self._config_platform(ref, manifest)
+        return [manifest.descriptor(platform=platform)]
+
+    def _push_platform_tags(self, ref, plan, options):
+        changed = False
+        for descriptor in plan.selected:
+            tag = platform_tag(ref.tag, descriptor)
+            if not tag:
+                continue
+            current = self.client.head_manifest(ref.repository, tag)
+            if current and current.get("digest") == descriptor["digest"]:
+                continue
+            changed = True
+            if not options.check_mode:
+                manifest = self.client.get_manifest(ref.repository, descriptor["digest"])
+                self.client.put_manifest(ref.repository, tag, manifest.data, manifest.media_type)
+        return changed
+
+
+def _incomplete(platform):
+    if platform.get("os") == "windows" and not platform.get("os.version"):
+        return True
+    return platform.get("architecture", "").startswith("arm") and platform.get("architecture") != "arm64" \
+        and not platform.get("variant")
+
+
+class RegistryStorePool:
+    """One RegistryStore (and so one client, one connection pool and one token cache) per registry."""
+
+    def __init__(self, make_client):
+        self._make_client = make_client
+        self._stores = {}
+        self._lock = threading.Lock()
+
+    def store(self, registry):
+        with self._lock:
+            store = self._stores.get(registry)
+            if store is None:
+                store = self._stores[registry] = RegistryStore(self._make_client(registry))
+            return store
+
+    def retries(self):
+        return sum(store.client.stats.retries for store in self._stores.values())
+
+    def close(self):
+        for store in self._stores.values():
+            store.client.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,186 @@
+# -*- coding: utf-8 -*-
+# Copyright: airgap.hangar contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Registry credential lookup (private module_utils, no Ansible imports).
+
+Order: explicit username/password; else `auth_file` alone when given; else REGISTRY_AUTH_FILE,
+$XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json and the Docker config
+($DOCKER_CONFIG/config.json or ~/.docker/config.json), the first file that knows the registry
+winning. In a file, a `credHelpers` entry for the registry comes first, then an `auths` entry with
+credentials, then `credsStore`. A helper runs as `docker-credential-<name> get` when it is on PATH
+and is ignored otherwise, as a helper that does not know the registry is.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+
+from .._errors import InputError
+from .._image.reference import DOCKER_HUB, DOCKER_HUB_ALIASES
+
+DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/"
+HELPER_TIMEOUT = 30
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str = field(repr=False)
+    origin: str = ""  # where they were found, for messages ("auth file /x/auth.json")
+
+    def __repr__(self):
+        return "Credentials(username=%r, password=<hidden>, origin=%r)" % (self.username, self.origin)
+
+
+def auth_key_host(key):
+    """The registry an auth-file key names: scheme and Docker's /v1/ or /v2/ path dropped,
+    Docker Hub's aliases mapped to docker.io. A key with a repository path gives None: those
+    scope credentials to one namespace, and lookups here are per registry."""
+    host = key.strip()
+    for prefix in ("https://", "http://"):
+        if host.lower().startswith(prefix):
+            host = host[len(prefix):]
+    host, _unused, path = host.partition("/")
+    if path.strip("/") not in ("", "v1", "v2"):
+        return None
+    host = host.lower()
+    return DOCKER_HUB if host in DOCKER_HUB_ALIASES else host
+
+
+def default_auth_files(environ=None):
+    """The auth files searched when no auth_file option is given, in order."""
+    environ = os.environ if environ is None else environ
+    home = environ.get("HOME") or os.path.expanduser("~")
+    files = []
+    if environ.get("REGISTRY_AUTH_FILE"):
+        files.append(environ["REGISTRY_AUTH_FILE"])
+    if environ.get("XDG_RUNTIME_DIR"):
+        files.append(os.path.join(environ["XDG_RUNTIME_DIR"], "containers", "auth.json"))
+    files.append(os.path.join(home, ".config", "containers", "auth.json"))
+    docker_dir = environ.get("DOCKER_CONFIG") or os.path.join(home, ".docker")
+    files.append(os.path.join(docker_dir, "config.json"))
+    return files
+
+
+def find_credentials(registry, username=None, password=None, auth_file=None, environ=None):
+    """Credentials for `registry` (normalised host[:port], "docker.io" for Docker Hub), or None.
+
+    Raises InputError for an explicit auth_file that cannot be read, or any auth file that is not
+    valid JSON; messages name the file, never its content.
+    """
+    if username:
+        return Credentials(username, password or "", "options")
+    environ = os.environ if environ is None else environ
+    if auth_file:
+        if not os.path.isfile(auth_file):
+            raise InputError("Error reading auth file %s: no such file" % auth_file)
+        files = [auth_file]
+    else:
+        files = default_auth_files(environ)
+    for path in files:
+        config = _read_auth_file(path)
+        if config is not None:
+            found = credentials_from_config(config, registry, path, environ)
+            if found is not None:
+                return found
+    return None
+
+
+def _read_auth_file(path):
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise InputError("Error reading auth file %s: %s" % (path, exc.strerror or exc)) from None
+    try:
+        config = json.loads(data)
+    except ValueError:
+        raise InputError("Error reading auth file %s: not valid JSON" % path) from None
+    if not isinstance(config, dict):
+        raise InputError("Error reading auth file %s: expected a JSON object" % path)
+    return config
+
+
+def _matching_value(mapping, registry):
+    if not isinstance(mapping, dict):
+        return None
+    for key, value in mapping.items():
+        if isinstance(key, str) and auth_key_host(key) == registry:
+            return value
+    return None
+
+
+def credentials_from_config(config, registry, path="auth file", environ=None):
+    """Credentials for `registry` from a parsed auth.json / config.json, or None."""
+    helper = _matching_value(config.get("credHelpers"), registry)
+    if isinstance(helper, str) and helper:
+        found = run_credential_helper(helper, registry, environ)
+        if found is not None:
+            return found
+    entry = _matching_value(config.get("auths"), registry)
+    if isinstance(entry, dict):
+        found = _credentials_from_entry(entry, registry, path)
+        if found is not None:
+            return found
+    store = config.get("credsStore")
+    if isinstance(store, str) and store:
+        return run_credential_helper(store, registry, environ)
+    return None
+
+
+def _credentials_from_entry(entry, registry, path):
+    origin = "auth file %s" % path
+    encoded = entry.get("auth")
+    if isinstance(encoded, str) and encoded:
+        try:
+            decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            raise InputError("Error reading auth file %s: the auth entry for %s is not base64 of user:password"
+                             % (path, registry)) from None
+        username, separator, password = decoded.partition(":")
+        if not separator or not username:
+            raise InputError("Error reading auth file %s: the auth entry for %s is not base64 of user:password"
+                             % (path, registry)) from None
+        return Credentials(username, password, origin)
+    if isinstance(entry.get("username"), str) and entry["username"]:
+        return Credentials(entry["username"], str(entry.get("password") or ""), origin)
+    return None
+
+
+def helper_server_url(registry):
+    """What Docker passes to a credential helper: the legacy index URL for Docker Hub, else the host."""
+    return DOCKER_HUB_AUTH_KEY if registry == DOCKER_HUB else registry
+
+
+def run_credential_helper(name, registry, environ=None):
+    """Ask `docker-credential-<name> get`; None when it is not installed, fails or does not know the registry."""
+    environ = os.environ if environ is None else environ
+    program = shutil.which("docker-credential-%s" % name, path=environ.get("PATH", os.defpath))
+    if program is None:
+        return None
+    try:
+        completed = subprocess.run([program, "get"], input=helper_server_url(registry).encode("utf-8"),
+                                   capture_output=True, timeout=HELPER_TIMEOUT, env=dict(environ), check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if completed.returncode != 0:
+        return None
+    try:
+        answer = json.loads(completed.stdout)
+    except ValueError:
+        return None
+    if not isinstance(answer, dict):
+        return None
+    username, secret = answer.get("Username"), answer.get("Secret")
+    # "<token>" marks an identity token (OAuth refresh token), which this client does not use.
+    if not isinstance(username, str) or not username or username == "<token>" or not isinstance(secret, str):
+        return None
+    return Credentials(username, secret, "credential helper docker-credential-%s" % name)
