@@ -245,7 +245,7 @@ class LoadManager:
             run_parallel(self.results, load, self.jobs)
             retries = client.stats.retries + engine.retries
         result = run_result(self.results, started, retries, "Loaded", "into %s" % params["registry"],
-                            self.module.check_mode, params["failed_file"])
+                            self.module.check_mode, params["failed_file"], diff=self.module._diff)
         result.update(changed=result["changed"] or bool(self.projects_created), archive=params["archive"],
                       registry=params["registry"], projects_created=self.projects_created)
         return result

@@ -245,7 +245,7 @@ class MirrorManager:
             retries = sources.retries() + destinations.retries() + engine.retries
         registries = ", ".join(sorted({r.dest_ref.registry for r in self.results})) or "no registry"
         result = run_result(self.results, started, retries, "Mirrored", "to %s" % registries,
-                            self.module.check_mode, params["failed_file"])
+                            self.module.check_mode, params["failed_file"], diff=self.module._diff)
         result.update(changed=result["changed"] or bool(self.projects_created), projects_created=self.projects_created)
         return result
 

@@ -247,7 +247,7 @@ msg:
 import os
 import tempfile
 import time
-from contextlib import ExitStack
+import uuid
 from dataclasses import replace
 
 from ansible.module_utils.basic import AnsibleModule
@@ -291,18 +291,20 @@ class SaveManager:
         self.entries = entries
         self.results = []
 
-    def _writer_path(self, stack):
+    def _writer_path(self):
         """The archive path, or in check mode, when its folder does not exist yet (a task before this one
-        would create it), a path in an empty temporary folder: the prediction is then for a new archive."""
+        would create it), a path that names no file in the temporary folder: the prediction is then for a
+        new archive. Check mode writes nothing there either (no folder, no file)."""
         if not self.module.check_mode or os.path.isdir(os.path.dirname(os.path.abspath(self.archive))):
             return self.archive
         self.module.warn("the folder of %s does not exist: predicting a new archive" % self.archive)
-        return os.path.join(stack.enter_context(tempfile.TemporaryDirectory()), os.path.basename(self.archive))
+        return os.path.join(tempfile.gettempdir(), ".hangar-check-%s-%s" % (uuid.uuid4().hex,
+                                                                            os.path.basename(self.archive)))
 
     def run(self):
         started = time.monotonic()
-        with ExitStack() as stack, registry_stores(self.module, self.credentials, self.jobs) as pool, \
-                ArchiveWriter(self._writer_path(stack), reuse=not self.force) as writer, \
+        with registry_stores(self.module, self.credentials, self.jobs) as pool, \
+                ArchiveWriter(self._writer_path(), reuse=not self.force) as writer, \
                 CopyEngine(self.options, log=self.module.debug) as engine:
             destination = ArchiveDestination(writer)
             self.results = [ImageResult(entry.source, self.archive, entry=entry) for entry in self.entries]
@@ -319,7 +321,7 @@ class SaveManager:
                 changed = writer.commit()
             retries = pool.retries() + engine.retries
         result = run_result(self.results, started, retries, "Saved", "to %s" % self.archive, self.module.check_mode,
-                            self.failed_file, changed)
+                            self.failed_file, changed, diff=self.module._diff, diff_header=self.archive)
         result["archive"] = self.archive
         return result
 

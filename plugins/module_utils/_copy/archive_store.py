@@ -128,13 +128,13 @@ class ArchiveDestination:
             if plan.top.is_index and not self.writer.has_blob(plan.top.digest):
                 self.writer.add_index_blob(plan.top)
             self.writer.put_entry(entry)
-        return CommitOutcome(changed, plan.top.digest, entry_state(current), entry_state(entry))
+        # after: from the plan, which check mode has in full too (the entry lacks what was not read)
+        return CommitOutcome(changed, plan.top.digest, entry_state(current),
+                             DestinationState.of(plan.top.digest, plan.selected))
 
 
 def entry_state(entry):
     """An archive entry as a DestinationState: its kept top-level digest and its platforms."""
     if entry is None:
         return DestinationState()
-    return DestinationState(entry.index_digest,
-                            tuple(str(Platform(os=i.os, architecture=i.arch, variant=i.variant or ""))
-                                  for i in entry.images))
+    return DestinationState.of(entry.index_digest, [image_descriptor(image, None) for image in entry.images])
