@@ -81,7 +81,7 @@ options:
     type: bool
     default: false
 notes:
-  - A reference pinned by digest (C(name@sha256:...), also C(name:tag@sha256:...)) names exact bytes: the
+  - A reference pinned by digest (C(name@sha256:...), also C(name:tag@sha256:...)) names exact bytes - the
     whole manifest list or index it names is copied, every platform and attestation, whatever O(arch) and O(os)
     say (a warning names the platforms the filter would have left out), so C(<dest>@sha256:...) resolves at the
     destination and a rerun reports no change. With a tag too, the tag ends as that manifest (no merge).

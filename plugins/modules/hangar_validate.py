@@ -78,7 +78,7 @@ options:
 notes:
   - When comparing an archive with source registries (no O(registry)), the sources are read with
     O(source_username) and O(source_password), or else O(username) and O(password).
-  - Expected is what a copy puts at the target - the allowed platforms; for a reference pinned by digest
+  - Expected is what a copy puts at the target, the allowed platforms; for a reference pinned by digest
     (C(name@sha256:...)) every platform and attestation its manifest names, whatever O(arch) and O(os) say;
     for a Docker schema 1 source, its conversion to Docker schema 2.
   - O(timeout) bounds the time spent on each image. In check mode O(failed_file) is not written;
