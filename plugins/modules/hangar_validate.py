@@ -193,6 +193,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module
     registry_stores,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_report import (
+    check_mode_failed_file_note,
     failed_lines,
     run_module_manager,
     write_failed_file,
@@ -286,6 +287,8 @@ class ValidateManager:
         first = next((r for r in self.results if r.status == FAILED), None)
         if first is not None:
             msg += "; first: %s: %s" % (first.source_ref, first.reason)
+        if self.module.check_mode:
+            msg += check_mode_failed_file_note(self.params["failed_file"], self.results)
         return dict(changed=False, images=[r.as_dict() for r in self.results],
                     failed_images=failed_lines(self.results), stats=stats, msg=msg)
 
