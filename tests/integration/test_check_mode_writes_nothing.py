@@ -14,7 +14,7 @@ def tree(path):
 
 
 def test_check_mode_writes_no_failed_file_and_no_folder(registry, registry_factory, client_for, image_factory,
-                                                         unique_repo, tmp_path):
+                                                        unique_repo, tmp_path):
     destination = registry_factory()
     present = unique_repo("check")
     image_factory.docker_image().push(client_for(registry), present, "1.0")
@@ -59,7 +59,7 @@ def test_failed_mapping_without_tag_reads_back_as_a_list(registry, registry_fact
 
 
 def test_mirror_playbook_passes_check_mode_on_a_first_run(registry, registry_factory, client_for, image_factory,
-                                                            unique_repo, tmp_path):
+                                                          unique_repo, tmp_path):
     destination = registry_factory()
     repository = unique_repo("pb")
     image_factory.docker_image().push(client_for(registry), repository, "1.0")
