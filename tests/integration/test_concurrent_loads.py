@@ -87,4 +87,6 @@ def test_two_lines_onto_one_tag_in_one_run_are_serialized(registry, registry_fac
         images = [dict(item, dest=item["dest"] + "-" + tag) for item in images]
         result = run_module("hangar_mirror", dict(images=images, tls_verify=False, source_tls_verify=False, jobs=4))
         assert result["stats"]["copied"] == 2 and result["stats"]["failed"] == 0, result
+        # serialized, not rescued by the compare-and-swap: neither saw the other's push land under it
+        assert not any(image.get("concurrent_changes") for image in result["images"]), result
         assert platforms_at(destination, "%s-%s:1.0" % (target_repo, tag)) == {"linux/amd64", "linux/arm64"}, result
