@@ -95,7 +95,7 @@ options:
 options:
   jobs:
     description:
-      - How many images are copied at once, from 1 to 20.
+      - How many images are handled at once, from 1 to 20.
     type: int
     default: 4
   timeout:

@@ -31,8 +31,8 @@ attributes:
     description: Reads the archive and the registry and reports what would be pushed and which projects created.
     support: full
   diff_mode:
-    description: Not supported; the per-image results say what changed.
-    support: none
+    description: Returns C(diff) with, for each destination that changed, the digest and platforms before and after.
+    support: full
   idempotent:
     description: A rerun with every image already in the registry reports no change and sends no blob.
     support: full
@@ -81,6 +81,18 @@ options:
         being loaded (private) before pushing them.
     type: bool
     default: true
+notes:
+  - A reference pinned by digest (C(name@sha256:...), also C(name:tag@sha256:...)) names exact bytes - the
+    whole manifest list or index it names is copied, every platform and attestation, whatever O(arch) and O(os)
+    say (a warning names the platforms the filter would have left out), so C(<dest>@sha256:...) resolves at the
+    destination and a rerun reports no change. With a tag too, the tag ends as that manifest (no merge).
+  - In check mode nothing is written, O(failed_file) included; RV(failed_images) lists the lines it would hold.
+  - A merge into a tag is checked after the push; when another run changed the tag meanwhile, the merge is redone
+    on what the tag holds then (a few times at most), so concurrent runs into one tag keep each other's
+    platforms. The image's C(concurrent_changes) says how often that happened. Images of one run that go to one
+    tag are copied one after the other.
+  - With O(overwrite=true) the index that would be written is compared with the one at the tag; a rerun with
+    nothing new pushes nothing.
 seealso:
   - module: airgap.hangar.hangar_save
   - module: airgap.hangar.hangar_validate
@@ -155,6 +167,17 @@ stats:
   description: Counts for the whole run; see M(airgap.hangar.hangar_save).
   returned: always
   type: dict
+diff:
+  description:
+    - With C(--diff), what changed - C(before) and C(after), each a mapping from the destination of every changed
+      image to its C(digest) and C(platforms) (C(digest=null) when it did not exist). In check mode, what would.
+  returned: in diff mode
+  type: dict
+  sample:
+    before:
+      harbor.example.internal/library/nginx:1.25: {digest: null, platforms: []}
+    after:
+      harbor.example.internal/library/nginx:1.25: {digest: "sha256:0d17...", platforms: [linux/amd64]}
 msg:
   description: A one-line summary.
   returned: always
@@ -222,7 +245,7 @@ class LoadManager:
             run_parallel(self.results, load, self.jobs)
             retries = client.stats.retries + engine.retries
         result = run_result(self.results, started, retries, "Loaded", "into %s" % params["registry"],
-                            self.module.check_mode, params["failed_file"])
+                            self.module.check_mode, params["failed_file"], diff=self.module._diff)
         result.update(changed=result["changed"] or bool(self.projects_created), archive=params["archive"],
                       registry=params["registry"], projects_created=self.projects_created)
         return result

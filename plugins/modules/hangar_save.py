@@ -31,8 +31,8 @@ attributes:
     description: Reads the sources and the archive and reports what would be saved, writing nothing.
     support: full
   diff_mode:
-    description: Not supported; the per-image results say what changed.
-    support: none
+    description: Returns C(diff) with, for each archive entry that changed, its digest and platforms before and after.
+    support: full
   idempotent:
     description: A rerun with every image already in the archive reports no change and leaves the file untouched.
     support: full
@@ -66,6 +66,11 @@ notes:
   - Signatures (cosign C(*.sig) images) are not saved.
   - The registry options (O(username), O(password), O(auth_file), O(tls_verify), O(ca_path)) apply to every
     source registry.
+  - A reference pinned by digest (C(name@sha256:...), also C(name:tag@sha256:...)) names exact bytes - the
+    whole manifest list or index it names is copied, every platform and attestation, whatever O(arch) and O(os)
+    say (a warning names the platforms the filter would have left out), so C(<dest>@sha256:...) resolves at the
+    destination and a rerun reports no change. With a tag too, the tag ends as that manifest (no merge).
+  - In check mode nothing is written, O(failed_file) included; RV(failed_images) lists the lines it would hold.
 seealso:
   - module: airgap.hangar.hangar_load
   - module: airgap.hangar.hangar_validate
@@ -167,6 +172,12 @@ images:
       description: The original digest of a Docker schema 1 image that was converted to schema 2.
       type: str
       returned: when the image was Docker schema 1
+    concurrent_changes:
+      description:
+        - M(airgap.hangar.hangar_load) and M(airgap.hangar.hangar_mirror) only - how many times another run changed
+          the destination tag while this one merged into it, each time merged with that change.
+      type: int
+      returned: when another run changed the tag meanwhile
 failed_images:
   description:
     - The image lines that failed, as given; the same lines are written to O(failed_file).
@@ -215,6 +226,17 @@ stats:
     seconds:
       description: Time for the whole run.
       type: float
+diff:
+  description:
+    - With C(--diff), what changed - C(before) and C(after), each a mapping from the destination of every changed
+      image to its C(digest) and C(platforms) (C(digest=null) when it did not exist). In check mode, what would.
+  returned: in diff mode
+  type: dict
+  sample:
+    before:
+      harbor.example.internal/library/nginx:1.25: {digest: null, platforms: []}
+    after:
+      harbor.example.internal/library/nginx:1.25: {digest: "sha256:0d17...", platforms: [linux/amd64]}
 msg:
   description: A one-line summary.
   returned: always
@@ -225,7 +247,7 @@ msg:
 import os
 import tempfile
 import time
-from contextlib import ExitStack
+import uuid
 from dataclasses import replace
 
 from ansible.module_utils.basic import AnsibleModule
@@ -269,18 +291,20 @@ class SaveManager:
         self.entries = entries
         self.results = []
 
-    def _writer_path(self, stack):
+    def _writer_path(self):
         """The archive path, or in check mode, when its folder does not exist yet (a task before this one
-        would create it), a path in an empty temporary folder: the prediction is then for a new archive."""
+        would create it), a path that names no file in the temporary folder: the prediction is then for a
+        new archive. Check mode writes nothing there either (no folder, no file)."""
         if not self.module.check_mode or os.path.isdir(os.path.dirname(os.path.abspath(self.archive))):
             return self.archive
         self.module.warn("the folder of %s does not exist: predicting a new archive" % self.archive)
-        return os.path.join(stack.enter_context(tempfile.TemporaryDirectory()), os.path.basename(self.archive))
+        return os.path.join(tempfile.gettempdir(), ".hangar-check-%s-%s" % (uuid.uuid4().hex,
+                                                                            os.path.basename(self.archive)))
 
     def run(self):
         started = time.monotonic()
-        with ExitStack() as stack, registry_stores(self.module, self.credentials, self.jobs) as pool, \
-                ArchiveWriter(self._writer_path(stack), reuse=not self.force) as writer, \
+        with registry_stores(self.module, self.credentials, self.jobs) as pool, \
+                ArchiveWriter(self._writer_path(), reuse=not self.force) as writer, \
                 CopyEngine(self.options, log=self.module.debug) as engine:
             destination = ArchiveDestination(writer)
             self.results = [ImageResult(entry.source, self.archive, entry=entry) for entry in self.entries]
@@ -297,7 +321,7 @@ class SaveManager:
                 changed = writer.commit()
             retries = pool.retries() + engine.retries
         result = run_result(self.results, started, retries, "Saved", "to %s" % self.archive, self.module.check_mode,
-                            self.failed_file, changed)
+                            self.failed_file, changed, diff=self.module._diff, diff_header=self.archive)
         result["archive"] = self.archive
         return result
 

@@ -27,6 +27,7 @@ extends_documentation_fragment:
   - airgap.hangar.hangar
   - airgap.hangar.hangar.source
   - airgap.hangar.hangar.platforms
+  - airgap.hangar.hangar.transfer
 attributes:
   check_mode:
     description: Runs the same in check mode; it never changes anything.
@@ -69,16 +70,6 @@ options:
     description:
       - Replace the project of every source image (mirror comparison).
     type: str
-  jobs:
-    description:
-      - How many images are checked at once, from 1 to 20.
-    type: int
-    default: 4
-  failed_file:
-    description:
-      - Write the images that failed to this file, one line each in the format they were given in.
-        Nothing is written when nothing failed.
-    type: path
   fail_on_mismatch:
     description:
       - Fail the task when any image failed. With V(false) the task succeeds and the results say what failed.
@@ -87,6 +78,12 @@ options:
 notes:
   - When comparing an archive with source registries (no O(registry)), the sources are read with
     O(source_username) and O(source_password), or else O(username) and O(password).
+  - Expected is what a copy puts at the target, the allowed platforms; for a reference pinned by digest
+    (C(name@sha256:...)) every platform and attestation its manifest names, whatever O(arch) and O(os) say;
+    for a Docker schema 1 source, its conversion to Docker schema 2.
+  - O(timeout) bounds the time spent on each image. In check mode O(failed_file) is not written;
+    RV(failed_images) lists what would be.
+  - O(source_project) only applies when comparing a mirror, so it cannot be combined with O(archive).
 seealso:
   - module: airgap.hangar.hangar_load
   - module: airgap.hangar.hangar_mirror
@@ -135,7 +132,8 @@ images:
       description: V(passed) or V(failed).
       type: str
     reason:
-      description: Why the image failed (tag missing, digest missing, platform mismatch, source missing).
+      description: Why the image failed (tag missing, digest missing, platform mismatch, source missing,
+        target missing).
       type: str
       returned: when status is failed
     platforms:
@@ -177,6 +175,7 @@ msg:
   sample: "Validated 3 images against harbor.example.internal: 3 passed, 0 failed"
 '''
 
+import os
 import time
 from contextlib import ExitStack
 
@@ -186,6 +185,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module
     PLATFORM_OPTIONS,
     REGISTRY_OPTIONS,
     SOURCE_REGISTRY_OPTIONS,
+    TRANSFER_OPTIONS,
     argument_spec,
     copy_options,
     fail_without_requirements,
@@ -193,6 +193,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module
     registry_stores,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_report import (
+    check_mode_failed_file_note,
     failed_lines,
     run_module_manager,
     write_failed_file,
@@ -203,7 +204,11 @@ from ansible_collections.airgap.hangar.plugins.module_utils._copy.engine import 
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.load_plan import plan_load
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.mirror_plan import plan_mirror
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.model import FAILED, ImageResult
-from ansible_collections.airgap.hangar.plugins.module_utils._copy.validation import ValidationResult, validate_image
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.validation import (
+    MissingArchive,
+    ValidationResult,
+    validate_image,
+)
 from ansible_collections.airgap.hangar.plugins.module_utils._errors import InputError
 from ansible_collections.airgap.hangar.plugins.module_utils._image.image_list import collect_entries
 from ansible_collections.airgap.hangar.plugins.module_utils._image.reference import normalize_registry
@@ -230,7 +235,9 @@ class ValidateManager:
     def _plan(self, stack):
         """(results, source of each result, target of each result) for the mode the options select."""
         params = self.params
-        if params["archive"]:
+        if params["archive"] and not params["registry"] and not os.path.exists(params["archive"]):
+            archive = MissingArchive(params["archive"])  # the target: each image reports it missing
+        elif params["archive"]:
             reader = stack.enter_context(ArchiveReader(params["archive"]))
             archive = ArchiveSource(reader)
         if params["archive"] and params["registry"]:
@@ -280,6 +287,8 @@ class ValidateManager:
         first = next((r for r in self.results if r.status == FAILED), None)
         if first is not None:
             msg += "; first: %s: %s" % (first.source_ref, first.reason)
+        if self.module.check_mode:
+            msg += check_mode_failed_file_note(self.params["failed_file"], self.results)
         return dict(changed=False, images=[r.as_dict() for r in self.results],
                     failed_images=failed_lines(self.results), stats=stats, msg=msg)
 
@@ -287,7 +296,7 @@ class ValidateManager:
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(
-            REGISTRY_OPTIONS, SOURCE_REGISTRY_OPTIONS, PLATFORM_OPTIONS,
+            REGISTRY_OPTIONS, SOURCE_REGISTRY_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS,
             archive=dict(type="path"),
             registry=dict(type="str"),
             images=dict(type="list", elements="raw"),
@@ -295,10 +304,12 @@ def main():
             project=dict(type="str"),
             source_registry=dict(type="str"),
             source_project=dict(type="str"),
-            jobs=dict(type="int", default=4),
-            failed_file=dict(type="path"),
             fail_on_mismatch=dict(type="bool", default=True),
         ),
+        # The rest of the mode rules (an archive alone needs registry, images or file) is not one Ansible
+        # can state; ValidateManager checks it.
+        required_one_of=[("archive", "images", "file")],
+        mutually_exclusive=[("archive", "source_project")],
         supports_check_mode=True,
     )
     fail_without_requirements(module)

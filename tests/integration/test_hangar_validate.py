@@ -96,5 +96,8 @@ def test_nothing_to_compare_is_a_clear_error():
     result = run_module("hangar_validate", dict(registry="127.0.0.1:1"))
 
     assert result["failed"] is True
-    assert "nothing to compare" in result["msg"]
-    assert "give archive and registry" in result["msg"]
+    assert "one of the following is required: archive, images, file" in result["msg"]  # the argument spec (issue 12)
+    archive_alone = run_module("hangar_validate", dict(archive="/nonexistent/a.zip"))
+    assert archive_alone["failed"] is True
+    assert "nothing to compare" in archive_alone["msg"]
+    assert "give archive and registry" in archive_alone["msg"]

@@ -10,7 +10,7 @@ import os
 import tempfile
 import time
 
-from .._copy.model import COPIED, FAILED, SKIPPED, UNCHANGED
+from .._copy.model import COPIED, FAILED, SKIPPED, UNCHANGED, DestinationState
 from .._errors import HangarError
 
 
@@ -74,20 +74,59 @@ def write_failed_file(path, results):
     return True
 
 
-def run_result(results, started, retries, verb, where, check_mode, failed_file, changed=None):
-    """The result keys every image-moving module returns: images, failed, stats and msg; writes failed_file."""
-    write_failed_file(failed_file, results)
+def destination_key(result):
+    """What a diff names an image's destination by: the destination reference, or for an archive
+    (no destination reference) the archive entry's source reference."""
+    return str(result.dest_ref) if result.dest_ref is not None else str(result.source_ref)
+
+
+def run_diff(results, header=None):
+    """Ansible's `diff` from the before/after record of each image the run changed (or would change):
+    {before: {destination: {digest, platforms}}, after: {...}}. The same records make `changed` (an
+    image changed is `copied`) and the message's counts, so the three agree."""
+    before, after = {}, {}
+    for result in results:
+        if result.status != COPIED:
+            continue
+        key = destination_key(result)
+        before[key] = (result.before or DestinationState()).as_dict()
+        after[key] = (result.after or DestinationState()).as_dict()
+    diff = {"before": before, "after": after}
+    if header:
+        diff.update(before_header=header, after_header=header)
+    return diff
+
+
+def check_mode_failed_file_note(failed_file, results):
+    lines = failed_lines(results)
+    if not failed_file or not lines:
+        return ""
+    return "; would write %d line%s to %s" % (len(lines), "" if len(lines) == 1 else "s", failed_file)
+
+
+def run_result(results, started, retries, verb, where, check_mode, failed_file, changed=None, diff=False,
+               diff_header=None):
+    """The result keys every image-moving module returns: images, failed, stats and msg (and diff in diff
+    mode); writes failed_file, except in check mode, which writes nothing and says what it would write."""
+    if not check_mode:
+        write_failed_file(failed_file, results)
     stats = run_stats(results, time.monotonic() - started)
     stats["retries"] = retries
     if changed is None:
         changed = any(r.status == COPIED for r in results)
-    return dict(
+    msg = run_message(verb, stats, where, check_mode)
+    if check_mode:
+        msg += check_mode_failed_file_note(failed_file, results)
+    result = dict(
         changed=changed,
         images=[r.as_dict() for r in results],
         failed_images=failed_lines(results),
         stats=stats,
-        msg=run_message(verb, stats, where, check_mode),
+        msg=msg,
     )
+    if diff:
+        result["diff"] = run_diff(results, diff_header)
+    return result
 
 
 def failure_when_any_failed(results, result):

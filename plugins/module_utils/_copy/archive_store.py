@@ -19,6 +19,7 @@ from .._image.index_merge import build_index
 from .._image.manifest import Manifest
 from .._image.media_types import OCI_INDEX
 from .._image.platform import Platform
+from .model import CommitOutcome, DestinationState
 
 
 def find_entry(index, ref):
@@ -85,9 +86,10 @@ class ArchiveDestination:
 
     def is_current(self, ref, plan, options):
         entry = self._entry_for(ref)
-        return (entry is not None and entry.index_digest == plan.top.digest
-                and [i.digest for i in entry.images] == [d["digest"] for d in plan.selected]
-                and all(self.writer.has_blob(d) for d in entry.manifest_digests))
+        current = (entry is not None and entry.index_digest == plan.top.digest
+                   and [i.digest for i in entry.images] == [d["digest"] for d in plan.selected]
+                   and all(self.writer.has_blob(d) for d in entry.manifest_digests))
+        return plan.top.digest if current else None
 
     def has_manifest(self, ref, digest):
         return self.writer.has_blob(digest) and digest in self.writer.index.manifest_digests()
@@ -126,4 +128,13 @@ class ArchiveDestination:
             if plan.top.is_index and not self.writer.has_blob(plan.top.digest):
                 self.writer.add_index_blob(plan.top)
             self.writer.put_entry(entry)
-        return changed, plan.top.digest
+        # after: from the plan, which check mode has in full too (the entry lacks what was not read)
+        return CommitOutcome(changed, plan.top.digest, entry_state(current),
+                             DestinationState.of(plan.top.digest, plan.selected))
+
+
+def entry_state(entry):
+    """An archive entry as a DestinationState: its kept top-level digest and its platforms."""
+    if entry is None:
+        return DestinationState()
+    return DestinationState.of(entry.index_digest, [image_descriptor(image, None) for image in entry.images])

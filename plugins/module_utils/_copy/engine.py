@@ -6,8 +6,12 @@
 A source offers `top_manifest(ref)`, `platform_descriptors(ref, top)`, `get_manifest(ref, digest)` and
 `open_blob(ref, digest, size)`. A destination offers `is_current(ref, plan, options)`,
 `has_manifest(ref, digest)`, `has_blob(ref, digest)`, `mount_blob(ref, digest, source, source_ref)`,
-`put_blob(ref, descriptor, reader)`, `put_manifest(ref, manifest)` and `commit(ref, plan, options)`.
-The registry and the archive implement both sides (_registry_store.py, _archive_store.py).
+`put_blob(ref, descriptor, reader)`, `put_manifest(ref, manifest)` and `commit(ref, plan, options)`
+(a CommitOutcome, or a `(changed, digest)` pair), and may offer `lock_key(ref)`: images whose
+destinations share a lock key (one tag of one repository of one registry) are copied one at a time,
+so the merges into one tag within a run never race. `is_current` returns the digest the destination
+names when it already holds the image, else None. The registry and the archive implement both sides
+(registry_store.py, archive_store.py).
 """
 
 from __future__ import annotations
@@ -22,7 +26,19 @@ from .._image.manifest import blob_descriptors
 from .._image.platform import Platform, attestation_subject, is_attestation
 from .._image.schema1 import convert_schema1
 from .._registry.retry import RetryPolicy
-from .model import COPIED, FAILED, MOUNTED, SKIPPED, UNCHANGED, Deadline, ImageResult, TopPlan
+from .model import (
+    COPIED,
+    FAILED,
+    MOUNTED,
+    SKIPPED,
+    UNCHANGED,
+    CommitOutcome,
+    Deadline,
+    DestinationState,
+    ImageResult,
+    TopPlan,
+    platform_text,
+)
 
 # A blob transfer broken off once its bytes were flowing cannot be resumed: it is retried whole, from
 # a fresh read of the source into a fresh upload session. A failure before that (opening the source,
@@ -39,6 +55,19 @@ def select_platforms(descriptors, platforms, provenance):
               and (not d.get("platform") or platforms.allows(Platform.from_dict(d["platform"])))}
     return [d for d in descriptors
             if d["digest"] in chosen or (provenance and is_attestation(d) and attestation_subject(d) in chosen)]
+
+
+def choose_platforms(source_ref, top, descriptors, options):
+    """(descriptors to copy, pinned, descriptors the filter would have dropped).
+
+    A reference pinned by digest names exact bytes: everything its manifest names is copied (every
+    platform and attestation, whatever the filter says), so the pin resolves at the destination.
+    Otherwise the filter chooses. A converted schema 1 image has a new digest and is not pinned."""
+    if source_ref.digest and not top.is_schema1 and top.digest == source_ref.digest:
+        kept = select_platforms(descriptors, options.platforms, options.provenance)
+        kept_digests = {d["digest"] for d in kept}
+        return list(descriptors), True, [d for d in descriptors if d["digest"] not in kept_digests]
+    return select_platforms(descriptors, options.platforms, options.provenance), False, []
 
 
 def named_digests(top):
@@ -107,6 +136,7 @@ class CopyEngine:
         self.retries = 0  # whole-blob transfers retried, for the run's stats
         self._retries_lock = threading.Lock()
         self._gate = BlobGate()
+        self._tag_gate = BlobGate()  # one holder per destination tag: merges into one tag take turns
         self._blob_pool = ThreadPoolExecutor(max_workers=max(1, options.blob_jobs), thread_name_prefix="hangar-blob")
 
     def close(self):
@@ -147,20 +177,38 @@ class CopyEngine:
             descriptors = source.platform_descriptors(source_ref, top)
         if not top.is_index:
             manifests[top.digest] = top
-        selected = select_platforms(descriptors, options.platforms, options.provenance)
+        selected, pinned, dropped = choose_platforms(source_ref, top, descriptors, options)
+        if dropped:
+            result.warnings.append("%s is pinned by digest: copied whole, with %s, which %s would have left out"
+                                   % (source_ref, ", ".join(platform_text(d) for d in dropped),
+                                      options.platforms.describe()))
         if not selected:
             result.status = SKIPPED
             result.warnings.append("%s has no platform allowed by %s; skipped"
                                    % (source_ref, options.platforms.describe()))
             return
-        plan = TopPlan(top, selected, {d["digest"] for d in selected} == named_digests(top))
+        plan = TopPlan(top, selected, {d["digest"] for d in selected} == named_digests(top), pinned=pinned)
         result.platforms = [{"platform": str(Platform.from_dict(d.get("platform"))), "digest": d["digest"],
                              "status": UNCHANGED} for d in selected]
+        lock_key = (destination.lock_key(dest_ref) if hasattr(destination, "lock_key")
+                    else (id(destination), str(dest_ref)))
+        self._tag_gate.acquire(lock_key)
+        try:
+            self._to_destination(source, source_ref, destination, dest_ref, result, deadline, plan, manifests,
+                                 extra_blobs)
+        finally:
+            self._tag_gate.release(lock_key)
+
+    def _to_destination(self, source, source_ref, destination, dest_ref, result, deadline, plan, manifests,
+                        extra_blobs):
+        options = self.options
         deadline.check("checking %s" % dest_ref)
-        if destination.is_current(dest_ref, plan, options):
-            result.digest = top.digest
+        current = destination.is_current(dest_ref, plan, options)
+        if current:
+            result.digest = current if isinstance(current, str) else plan.top.digest
+            result.before = result.after = DestinationState.of(result.digest, plan.selected)
             return
-        for descriptor, platform_result in zip(selected, result.platforms):
+        for descriptor, platform_result in zip(plan.selected, result.platforms):
             deadline.check("copying %s" % source_ref)
             if destination.has_manifest(dest_ref, descriptor["digest"]):
                 continue
@@ -171,9 +219,17 @@ class CopyEngine:
             result.manifests_pushed += 1
             platform_result["status"] = COPIED
             result.mark_changed()
-        changed, digest = destination.commit(dest_ref, plan, options)
-        result.digest = digest
-        if changed:
+        outcome = destination.commit(dest_ref, plan, options)
+        if not isinstance(outcome, CommitOutcome):
+            outcome = CommitOutcome(*outcome)
+        result.digest = outcome.digest
+        result.before, result.after = outcome.before, outcome.after
+        if outcome.concurrent_changes:
+            result.concurrent_changes = outcome.concurrent_changes
+            result.warnings.append("%s was changed by another run meanwhile: merged with that change (%d time%s)"
+                                   % (dest_ref, outcome.concurrent_changes,
+                                      "" if outcome.concurrent_changes == 1 else "s"))
+        if outcome.changed:
             result.mark_changed()
 
     def _copy_blobs(self, source, source_ref, destination, dest_ref, manifest, extra_blobs, result, deadline):

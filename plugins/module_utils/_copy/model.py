@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 from .._errors import HangarError
-from .._image.platform import PlatformFilter
+from .._image.platform import Platform, PlatformFilter, attestation_subject, is_attestation
 
 COPIED = "copied"
 UNCHANGED = "unchanged"
@@ -31,6 +31,7 @@ class CopyOptions:
     check_mode: bool = False
     timeout: float = 600.0
     blob_jobs: int = 4
+    merge_attempts: int = 5  # pushes of a merged index per tag before a run gives up on concurrent changes
 
 
 @dataclass
@@ -56,11 +57,48 @@ class TopPlan:
 
     top: the source's top-level manifest (index, list or single manifest) as bytes;
     selected: the platform descriptors copied (attestations included), in source order;
-    whole: True when `selected` is exactly what `top` names, so `top` can be pushed unchanged.
+    whole: True when `selected` is exactly what `top` names, so `top` can be pushed unchanged;
+    pinned: the source reference names `top` by digest: `top` replaces whatever the tag holds.
     """
     top: object
     selected: list
     whole: bool
+    pinned: bool = False
+
+
+@dataclass(frozen=True)
+class DestinationState:
+    """What a destination holds for one reference: the digest the tag (or archive entry) names and
+    its platforms. The before/after pair of an image is the one record that `changed`, `diff` and the
+    message are made from."""
+    digest: str | None = None
+    platforms: tuple = ()
+
+    @classmethod
+    def of(cls, digest, descriptors):
+        return cls(digest, tuple(platform_text(d) for d in descriptors or ()))
+
+    def as_dict(self):
+        return {"digest": self.digest, "platforms": list(self.platforms)}
+
+
+def platform_text(descriptor):
+    """`linux/arm/v7` for a platform manifest, `attestation of sha256:...` for an attestation,
+    `unknown/unknown` for an artifact without a platform."""
+    if is_attestation(descriptor):
+        return "attestation of %s" % attestation_subject(descriptor)
+    return str(Platform.from_dict(descriptor.get("platform")))
+
+
+@dataclass
+class CommitOutcome:
+    """What a destination's commit did: whether it changed anything, the digest now named, the
+    state before and after, and how many times a concurrent change of the tag had to be merged."""
+    changed: bool
+    digest: str | None
+    before: DestinationState | None = None
+    after: DestinationState | None = None
+    concurrent_changes: int = 0
 
 
 def result_head(result):
@@ -94,6 +132,9 @@ class ImageResult:
     converted_from_schema1: str | None = None
     entry: object = None  # the list entry (image-list line) this result is for, for failed_file
     dest_ref: object = None
+    before: DestinationState | None = None  # what the destination held for this image before the run
+    after: DestinationState | None = None   # and after it (in check mode: what it would hold)
+    concurrent_changes: int = 0             # merges redone because another run changed the tag meanwhile
 
     def mark_changed(self):
         if self.status == UNCHANGED:
@@ -117,4 +158,6 @@ class ImageResult:
             result["warnings"] = self.warnings
         if self.converted_from_schema1:
             result["converted_from_schema1"] = self.converted_from_schema1
+        if self.concurrent_changes:
+            result["concurrent_changes"] = self.concurrent_changes
         return result

@@ -7,20 +7,30 @@ The destination side carries the destination-index rules of BEHAVIOUR.md: push t
 top-level manifest when the whole image was copied and nothing else must be kept at the tag;
 otherwise build an OCI index merged with what the tag holds (unless overwrite), and push nothing
 when that equals what is there.
+
+A registry has no compare-and-swap for tags, so a merge is checked after the push: the tag is read
+again, and when another run changed it meanwhile (its push landed between our read and our push, or
+right after), the merge is redone on what the tag holds now and pushed again, a bounded number of
+times. A merge that pushed is confirmed twice, the second time after a pause as long as twice its own
+read-push-read took, which is what another run's stale read-modify-push needs to land.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 
-from .._errors import NotFoundError
+from .._errors import NotFoundError, RegistryError
 from .._image.index_merge import build_index, merge_descriptors, same_descriptors
 from .._image.manifest import Manifest
 from .._image.media_types import DOCKER_CONFIG, OCI_CONFIG, OCI_INDEX
 from .._image.platform import Platform, is_attestation
+from .model import CommitOutcome, DestinationState
 
 IMAGE_CONFIG_TYPES = (DOCKER_CONFIG, OCI_CONFIG)
+SETTLE_MIN_SECONDS = 0.05
+SETTLE_MAX_SECONDS = 2.0
 
 
 def platform_tag(tag, descriptor):
@@ -86,20 +96,28 @@ class RegistryStore:
 
     # ---- destination side --------------------------------------------------------------------
 
+    def lock_key(self, ref):
+        return ("registry", self.registry, ref.repository, ref.tag or ref.digest)
+
     def is_current(self, ref, plan, options):
-        if options.overwrite and not plan.whole:
-            return False
-        head = self.client.head_manifest(ref.repository, ref.reference)
-        if not head or head.get("digest") != plan.top.digest:
-            return False
+        """The digest at the tag when it already is what a commit would leave there, else None: the
+        source's top when the whole image is copied (or pinned), or, with overwrite, the index of the
+        copied platforms. A merge (no overwrite) of part of an image is decided by commit()."""
+        if (options.overwrite or plan.pinned) and not plan.whole:
+            wanted = _built_index(plan.selected).digest
+        else:
+            wanted = plan.top.digest
+        head = self.client.head_manifest(ref.repository, ref.tag or ref.reference)
+        if not head or head.get("digest") != wanted:
+            return None
         if options.platform_tags and ref.tag:
             for descriptor in plan.selected:
                 tag = platform_tag(ref.tag, descriptor)
                 if tag:
                     current = self.client.head_manifest(ref.repository, tag)
                     if not current or current.get("digest") != descriptor["digest"]:
-                        return False
-        return True
+                        return None
+        return wanted
 
     def has_manifest(self, ref, digest):
         return self.client.head_manifest(ref.repository, digest) is not None
@@ -143,16 +161,63 @@ class RegistryStore:
             self._known_blobs.setdefault(digest, repository)
 
     def commit(self, ref, plan, options):
-        """Make the tag (or, for a digest-pinned reference, the digest) point at the copied image.
-        Returns (changed, digest at the destination)."""
-        existing = None if options.overwrite else self._existing(ref)
-        wanted = self._wanted_top(ref, plan, existing)
+        """Make the tag (or, for a digest-pinned reference, the digest) point at the copied image."""
+        if not ref.tag:
+            return self._commit_digest(ref, plan, options)
+        replace = options.overwrite or plan.pinned
+        existing = self._existing(ref)
+        before = self._state(ref, existing)
+        if replace:
+            wanted = plan.top if plan.whole else _built_index(plan.selected)
+        else:
+            wanted = self._wanted_top(ref, plan, existing)
         changed = existing is None or existing.digest != wanted.digest
+        concurrent = 0
         if changed and not options.check_mode:
-            self.client.put_manifest(ref.repository, ref.tag or wanted.digest, wanted.data, wanted.media_type)
-        if options.platform_tags and ref.tag:
+            if replace:
+                self.client.put_manifest(ref.repository, ref.tag, wanted.data, wanted.media_type)
+            else:
+                wanted, concurrent = self._push_merged(ref, plan, wanted, options)
+        after = self._state(ref, wanted, plan.selected if wanted is plan.top else None)
+        if options.platform_tags:
             changed = self._push_platform_tags(ref, plan, options) or changed
-        return changed, wanted.digest
+        return CommitOutcome(changed, wanted.digest, before, after, concurrent)
+
+    def _commit_digest(self, ref, plan, options):
+        wanted = plan.top if plan.whole else _built_index(plan.selected)
+        present = self.client.head_manifest(ref.repository, wanted.digest) is not None
+        if not present and not options.check_mode:
+            self.client.put_manifest(ref.repository, wanted.digest, wanted.data, wanted.media_type)
+        after = DestinationState.of(wanted.digest, plan.selected)
+        return CommitOutcome(not present, wanted.digest, after if present else DestinationState(), after)
+
+    def _push_merged(self, ref, plan, wanted, options):
+        """Push a merged index and make sure the tag keeps our platforms (see the module docstring).
+        Returns (the manifest the tag holds at the end, how many concurrent changes were merged)."""
+        ours = {d["digest"] for d in plan.selected}
+        concurrent = 0
+        for attempt in range(1, max(1, options.merge_attempts) + 1):
+            started = time.monotonic()
+            self.client.put_manifest(ref.repository, ref.tag, wanted.data, wanted.media_type)
+            current = self._existing(ref)
+            if current is not None and current.digest == wanted.digest:
+                time.sleep(min(SETTLE_MAX_SECONDS, max(SETTLE_MIN_SECONDS, 2 * (time.monotonic() - started))))
+                current = self._existing(ref)
+            if current is not None and current.digest == wanted.digest:
+                return wanted, concurrent
+            concurrent += 1
+            if current is not None and ours <= {d["digest"] for d in self._as_descriptors(ref, current)}:
+                return current, concurrent  # another run merged ours into its push: nothing to redo
+            if attempt < options.merge_attempts:
+                wanted = self._wanted_top(ref, plan, current)
+        raise RegistryError("Error merging into %s/%s:%s: another run changed the tag each time, %d times; "
+                            "run again when the other runs are done"
+                            % (self.registry, ref.repository, ref.tag, concurrent), registry=self.registry)
+
+    def _state(self, ref, manifest, descriptors=None):
+        if manifest is None:
+            return DestinationState()
+        return DestinationState.of(manifest.digest, descriptors or self._as_descriptors(ref, manifest))
 
     def current_descriptors(self, ref):
         """The platform descriptors the tag (or digest) stands for now; None when it does not exist."""
@@ -175,14 +240,14 @@ class RegistryStore:
             if plan.whole:
                 return plan.top
             if existing is None:
-                return Manifest.from_bytes(build_index(plan.selected), OCI_INDEX)
+                return _built_index(plan.selected)
         current = self._as_descriptors(ref, existing)
         merged = merge_descriptors(current, plan.selected)
         if plan.whole and {d["digest"] for d in merged} == {d["digest"] for d in plan.selected}:
             return plan.top
         if existing.is_index and same_descriptors(merged, current):
             return existing
-        return Manifest.from_bytes(build_index(merged), OCI_INDEX)
+        return _built_index(merged)
 
     def _as_descriptors(self, ref, manifest):
         if manifest.is_index:
@@ -204,6 +269,10 @@ class RegistryStore:
                 manifest = self.client.get_manifest(ref.repository, descriptor["digest"])
                 self.client.put_manifest(ref.repository, tag, manifest.data, manifest.media_type)
         return changed
+
+
+def _built_index(descriptors):
+    return Manifest.from_bytes(build_index(descriptors), OCI_INDEX)
 
 
 def _incomplete(platform):

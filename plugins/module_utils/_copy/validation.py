@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 from .._errors import HangarError, NotFoundError
 from .._image.platform import Platform, is_attestation
-from .engine import select_platforms
-from .model import FAILED, result_head
+from .._image.schema1 import convert_schema1
+from .engine import choose_platforms
+from .model import FAILED, Deadline, result_head
 
 PASSED = "passed"
 
@@ -73,19 +74,50 @@ def _reason(rows, target):
     return "; ".join(problems) or None
 
 
+class MissingArchive:
+    """The target of a save validation whose archive does not exist: every image's target is missing."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def current_descriptors(self, ref):
+        raise NotFoundError("archive %s does not exist" % self.path)
+
+
+def expected_descriptors(source, source_ref, options):
+    """What a copy of `source_ref` puts at its destination, chosen as the copy engine chooses: the
+    allowed platforms, or everything for a digest pin; a Docker schema 1 image as its conversion."""
+    top = source.top_manifest(source_ref)
+    if top.is_schema1:
+        conversion = convert_schema1(top, lambda digest: source.open_blob(source_ref, digest, None))
+        top = conversion.manifest
+        descriptors = [top.descriptor(platform=conversion.platform.to_dict())]
+    else:
+        descriptors = source.platform_descriptors(source_ref, top)
+    return choose_platforms(source_ref, top, descriptors, options)[0]
+
+
 def validate_image(source, target, result, options):
-    """Fill `result`: passed when every allowed platform digest of the source is in the target."""
+    """Fill `result`: passed when every platform digest a copy of the source puts at the target is there."""
     started = time.monotonic()
+    deadline = Deadline(options.timeout)
     try:
-        top = source.top_manifest(result.source_ref)
-        expected = select_platforms(source.platform_descriptors(result.source_ref, top), options.platforms,
-                                    options.provenance)
+        try:
+            expected = expected_descriptors(source, result.source_ref, options)
+        except NotFoundError as exc:
+            result.fail("source missing: %s" % exc)
+            return result
         if not expected:
             result.reason = "no platform allowed by %s; nothing to compare" % options.platforms.describe()
             return result
-        present = target.current_descriptors(result.dest_ref)
+        deadline.check("validating %s" % result.destination)
+        try:
+            present = target.current_descriptors(result.dest_ref)
+        except NotFoundError as exc:
+            result.fail("target missing: %s" % exc)
+            return result
         if present is None:
-            result.fail("tag missing: %s" % result.destination)
+            result.fail("tag missing: %s (the target does not have it)" % result.destination)
             return result
         rows = compare_platforms(expected, present)
         result.platforms = [{"platform": text, "digest": digest, "status": state}
@@ -93,8 +125,6 @@ def validate_image(source, target, result, options):
         reason = _reason(rows, result.destination)
         if reason:
             result.fail(reason)
-    except NotFoundError as exc:
-        result.fail("source missing: %s" % exc)
     except HangarError as exc:
         result.fail(str(exc))
     finally:

@@ -36,6 +36,16 @@ def _mirror_entry(source, dest, tag, line, origin):
     return ImageListEntry(src, dst, line, origin, MIRROR_FORMAT)
 
 
+def _mapping_line(src, dst, item, origin):
+    """The list line of a {source, dest} mapping without a tag, for failed_file: `SOURCE DEST TAG` when both
+    sides have one tag and no digest, so the file reads back as a list; else a comment saying why there is
+    no such line (a list line has one tag for both sides)."""
+    if src.tag and src.tag == dst.tag and not src.digest and not dst.digest:
+        return "%s %s %s" % (src.name, dst.name, src.tag)
+    return "# %s {source: %s, dest: %s}: no list line can say this (one tag for both sides); give it as a mapping" \
+        % (origin, item["source"], item["dest"])
+
+
 def parse_line(text, origin, allow_mirror=False):
     """Parse one line; None for blank and comment lines."""
     stripped = text.strip()
@@ -90,8 +100,7 @@ def parse_image_items(items, allow_mirror=False):
                     dst = ImageReference.parse(item["dest"])
                 except InputError as exc:
                     raise InputError("Error reading %s %r: %s" % (origin, item, exc)) from exc
-                entries.append(ImageListEntry(src, dst, "%s %s" % (item["source"], item["dest"]), origin,
-                                              MIRROR_FORMAT))
+                entries.append(ImageListEntry(src, dst, _mapping_line(src, dst, item, origin), origin, MIRROR_FORMAT))
             continue
         if not isinstance(item, str):
             raise InputError("Error reading %s %r: expected an image reference string" % (origin, item))

@@ -112,8 +112,9 @@ def test_read_image_list_missing_file(tmp_path):
         ("docker.io/library/nginx:1.25", "reg.io/nginx:1.25", "nginx reg.io/nginx 1.25", "images[0]", MIRROR_FORMAT),
     ], id="mapping-with-tag"),
     pytest.param([{"source": "nginx:1.25", "dest": "reg.io/web/nginx:stable"}], True, [
-        ("docker.io/library/nginx:1.25", "reg.io/web/nginx:stable", "nginx:1.25 reg.io/web/nginx:stable",
-         "images[0]", MIRROR_FORMAT),
+        ("docker.io/library/nginx:1.25", "reg.io/web/nginx:stable",
+         "# images[0] {source: nginx:1.25, dest: reg.io/web/nginx:stable}: no list line can say this (one tag for "
+         "both sides); give it as a mapping", "images[0]", MIRROR_FORMAT),
     ], id="mapping-without-tag"),
     pytest.param(None, False, [], id="none"),
 ])
