@@ -35,10 +35,10 @@ def pushed_blob(registry, client_for, unique_repo):
 
 def test_a_download_reset_four_times_resumes_each_time_at_the_byte_it_reached(registry, pushed_blob):
     repo, data = pushed_blob
-    with FaultProxy(registry.host, seed=3, reset_rate=1.0, fault_paths=BLOB_PATH, max_faults=4) as proxy:
-        with RegistryClient(proxy.host, tls_verify=False, retry=QUICK_RETRY) as client:
-            assert read_through(client, repo, digest_of(data), len(data)) == data
-            stats = client.stats.as_dict()
+    with FaultProxy(registry.host, seed=3, reset_rate=1.0, fault_paths=BLOB_PATH, max_faults=4) as proxy, \
+            RegistryClient(proxy.host, tls_verify=False, retry=QUICK_RETRY) as client:
+        assert read_through(client, repo, digest_of(data), len(data)) == data
+        stats = client.stats.as_dict()
     gets = [request for request in proxy.requests if request.method == "GET" and "/blobs/" in request.path]
     ranges = [{k.lower(): v for k, v in request.headers.items()}.get("range") for request in gets]
     assert proxy.faults["reset-response"] == 4
@@ -72,19 +72,19 @@ def test_a_mirror_through_resets_uploads_each_blob_once(registry_factory, client
 
 def test_a_registry_that_ignores_ranges_still_yields_the_exact_blob():
     data = os.urandom(5 * 1024 * 1024)
-    with FlakyBlobServer(data, cuts=2, honour_range=False) as server:
-        with RegistryClient(server.host, tls_verify=False, retry=QUICK_RETRY) as client:
-            assert read_through(client, "team/app", digest_of(data), len(data)) == data
-            assert client.stats.resumes == 2
+    with FlakyBlobServer(data, cuts=2, honour_range=False) as server, \
+            RegistryClient(server.host, tls_verify=False, retry=QUICK_RETRY) as client:
+        assert read_through(client, "team/app", digest_of(data), len(data)) == data
+        assert client.stats.resumes == 2
     assert server.ranges[0] is None and all(value.startswith("bytes=") for value in server.ranges[1:])
 
 
 def test_ranges_answered_206_continue_from_the_offset_received():
     data = os.urandom(9 * 1024 * 1024)
-    with FlakyBlobServer(data, cuts=3, honour_range=True) as server:
-        with RegistryClient(server.host, tls_verify=False, retry=QUICK_RETRY) as client:
-            assert read_through(client, "team/app", digest_of(data), None) == data
-            received = client.stats.bytes_received
+    with FlakyBlobServer(data, cuts=3, honour_range=True) as server, \
+            RegistryClient(server.host, tls_verify=False, retry=QUICK_RETRY) as client:
+        assert read_through(client, "team/app", digest_of(data), None) == data
+        received = client.stats.bytes_received
     offsets = [int(value[len("bytes="):-1]) for value in server.ranges[1:]]
     assert offsets == sorted(offsets) and len(offsets) == 3 and offsets[0] > 0
     # Each cut loses at most the 1 MiB chunk being read: far less than fetching 9 MiB again.
@@ -93,9 +93,9 @@ def test_ranges_answered_206_continue_from_the_offset_received():
 
 def test_resumes_are_bounded():
     data = os.urandom(3 * 1024 * 1024)
-    with FlakyBlobServer(data, cuts=_BlobDownload.MAX_RESUMES + 5, honour_range=True) as server:
-        with RegistryClient(server.host, tls_verify=False, retry=QUICK_RETRY) as client:
-            with pytest.raises(RegistryError) as raised:
-                read_through(client, "team/app", digest_of(data), len(data))
+    with FlakyBlobServer(data, cuts=_BlobDownload.MAX_RESUMES + 5, honour_range=True) as server, \
+            RegistryClient(server.host, tls_verify=False, retry=QUICK_RETRY) as client, \
+            pytest.raises(RegistryError) as raised:
+        read_through(client, "team/app", digest_of(data), len(data))
     assert "fetching blob %s/team/app@%s" % (server.host, digest_of(data)) in str(raised.value)
     assert len(server.ranges) == _BlobDownload.MAX_RESUMES + 1
