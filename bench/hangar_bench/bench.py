@@ -5,14 +5,15 @@ import time
 
 from . import ceiling
 from . import machine as machine_info
-from .datasets import MB, big_dataset, push_dataset, small_dataset
+from .datasets import MB, big_dataset, push_dataset, release_dataset, small_dataset
 from .ours_engine import OursEngine
 from .ours_module import OursModuleProcess
 from .ours_playbook import OursPlaybook
+from .overhead import measure_overhead
 from .registries import Registries
 from .report import Results
 from .runner import run_alternating
-from .scenarios import BUILDERS, COLD, SCENARIO_ORDER
+from .scenarios import BUILDERS, COLD, OVERHEAD, SCENARIO_ORDER
 from .skopeo_tool import SkopeoCopy, SkopeoSync, SkopeoXargsCopy, prepare_layout
 from .tasks import SaveTask
 
@@ -57,12 +58,15 @@ class Bench:
         for key in keys:
             operation, name = key.split("-")
             self.log("scenario %s" % key)
-            scenario = BUILDERS[operation](self, self.datasets[name], name == "small", self.ours_tools)
+            scenario = BUILDERS[operation](self, self.datasets[name], name in ("small", "release"), self.ours_tools)
             samples = run_alternating(scenario, args.runs, self.log, results.errors)
             results.scenarios[key] = (scenario, samples)
             self.registries.stop_destination()
             if name == "big":
                 self._probe_memory(key, results)
+        if OVERHEAD in args.only:
+            self.log("overhead: one-task playbooks, hangar_mirror with nothing to do vs ansible.builtin.ping")
+            results.overhead = measure_overhead(self.ours_playbook, max(5, args.runs), self.log)
         results.seconds_total = time.monotonic() - started
         results.load_average = (results.load_average[0], os.getloadavg()[0])
         return results
@@ -82,7 +86,8 @@ class Bench:
         self.registries.stop_destination()
 
     def _build_datasets(self, names, results):
-        builders = {"small": small_dataset, "big": lambda: big_dataset(layer_size=self.args.big_mb * MB)}
+        builders = {"small": small_dataset, "big": lambda: big_dataset(layer_size=self.args.big_mb * MB),
+                    "release": lambda: release_dataset(count=self.args.release_images)}
         from ansible_collections.airgap.hangar.plugins.module_utils._registry.client import RegistryClient
 
         with RegistryClient(self.registries.source.host, tls_verify=False) as client:

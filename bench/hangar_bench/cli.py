@@ -8,7 +8,7 @@ import tempfile
 import time
 
 from .paths import RESULTS_DIR, make_collection_importable
-from .scenarios import SCENARIO_ORDER
+from .scenarios import OVERHEAD, SCENARIO_ORDER
 
 MB = 1000 * 1000
 REQUIRED_COMMANDS = ("docker-registry", "skopeo", "xargs", "sh")
@@ -20,8 +20,10 @@ def parse_args(argv):
                         help="for development: 1 run per tool and a 3 x 50 MB big set (unless --runs/--big-mb)")
     parser.add_argument("--runs", type=int, help="timed runs per tool and scenario (default 3; 1 with --quick)")
     parser.add_argument("--big-mb", type=int, help="each big image's layer in MB (default 500; 50 with --quick)")
-    parser.add_argument("--only", default=",".join(SCENARIO_ORDER),
-                        help="comma-separated scenarios to run, of: %s" % ", ".join(SCENARIO_ORDER))
+    parser.add_argument("--release-images", type=int,
+                        help="images in the release set (default 300; 60 with --quick)")
+    parser.add_argument("--only", default=",".join(SCENARIO_ORDER + (OVERHEAD,)),
+                        help="comma-separated scenarios to run, of: %s" % ", ".join(SCENARIO_ORDER + (OVERHEAD,)))
     parser.add_argument("--no-ceiling", action="store_true", help="skip the raw upload/read ceiling")
     parser.add_argument("--profile", action="store_true",
                         help="record a py-spy flame graph of every engine run into bench/results/profiles/")
@@ -30,8 +32,9 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     args.runs = args.runs or (1 if args.quick else 3)
     args.big_mb = args.big_mb or (50 if args.quick else 500)
+    args.release_images = args.release_images or (60 if args.quick else 300)
     args.only = [key.strip() for key in args.only.split(",") if key.strip()]
-    unknown = sorted(set(args.only) - set(SCENARIO_ORDER))
+    unknown = sorted(set(args.only) - set(SCENARIO_ORDER) - {OVERHEAD})
     if unknown:
         parser.error("unknown scenarios: %s" % ", ".join(unknown))
     return args

@@ -3,6 +3,10 @@
 small: multi-arch images (linux/amd64 + linux/arm64/v8), 5 layers of 1 MiB random data per platform,
        the bottom 2 layers shared by every image and platform; the first 4 are Docker manifest
        lists, the others OCI indexes (no attestations).
+release: the shape of a real release list (300 images; 60 with --quick): 1 or 2 platforms
+       (every third image linux/amd64 only), 2 to 6 own layers of 50 to 500 KiB random data per
+       platform over one shared base layer; every fourth a Docker manifest list, the others OCI
+       indexes, the single-platform ones plain manifests.
 big:   single-platform images (Docker schema 2), each one layer of random data (500 MB), streamed.
        The layer is gzip framing (stored blocks) around the random bytes: a valid gzip layer, as
        real layers are. skopeo gzips a layer it sees uncompressed when it writes to a registry or an
@@ -11,6 +15,7 @@ big:   single-platform images (Docker schema 2), each one layer of random data (
 
 import hashlib
 import json
+import random
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -70,6 +75,26 @@ def small_dataset(count=20, docker_lists=4, layers=5, shared_layers=2, layer_siz
         options = {} if number <= docker_lists else {"attestations": False}
         dataset.images["small/img-%02d" % number] = build(
             platforms=PLATFORMS, base=base, layer_sizes=(layer_size,) * (layers - shared_layers), **options)
+    return dataset
+
+
+KiB = 1024
+
+
+def release_dataset(count=300, seed="bench-release"):
+    factory = ImageFactory(seed=seed)
+    draw = random.Random(seed)
+    base = factory.base_layers((200 * KiB,))
+    dataset = Dataset("release")
+    for number in range(1, count + 1):
+        sizes = tuple(draw.randint(50, 500) * KiB for _unused in range(draw.randint(2, 6)))
+        if number % 3 == 0:
+            image = factory.image(LINUX_AMD64, oci=number % 2 == 0, base=base, layer_sizes=sizes)
+        elif number % 4 == 0:
+            image = factory.docker_manifest_list(platforms=PLATFORMS, base=base, layer_sizes=sizes)
+        else:
+            image = factory.oci_index(platforms=PLATFORMS, base=base, layer_sizes=sizes, attestations=False)
+        dataset.images["release/app-%03d" % number] = image
     return dataset
 
 

@@ -38,11 +38,16 @@ class OursPlaybook:
                                          "jobs": JOBS})
 
     def _run(self, module, args):
+        return self.run_task("airgap.hangar.%s" % module, args)
+
+    def run_task(self, action, args):
+        """A one-task playbook of `action` (a module's full name) with `args`; its Sample."""
+        module = action.rpartition(".")[2]
         self._serial += 1
         playbook = os.path.join(self.workdir, "playbook-%03d.yml" % self._serial)
         with open(playbook, "w") as stream:
             json.dump([{"name": "bench", "hosts": "localhost", "gather_facts": False,
-                        "tasks": [{"name": module, "airgap.hangar.%s" % module: args}]}], stream, indent=1)
+                        "tasks": [{"name": module, action: args}]}], stream, indent=1)
         temp = os.path.join(self.workdir, "ansible-tmp")
         config = os.path.join(self.workdir, "ansible.cfg")  # Ansible's defaults, whatever the user's config says
         if not os.path.exists(config):

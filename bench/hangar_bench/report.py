@@ -7,16 +7,20 @@ import time
 
 from . import machine as machine_info
 from .runner import median_sample_of, median_seconds
-from .scenarios import CEILING, COLD, READ, RERUN
+from .scenarios import CEILING, COLD, READ, REPLAY, RERUN
 
 MB = 1000 * 1000
 ENGINE = "ours (engine)"
 PLAYBOOK = "ours (ansible-playbook)"
 MODULE = "ours (module process)"
 
-# (what, scenario, kind, limit): ours / skopeo medians must be at most `limit`.
+# (what, scenario, kind, limit[, judged on]): ours / skopeo medians must be at most `limit`; judged
+# on the engine unless the target names the ansible-playbook figure (what users see).
 RATIO_TARGETS = (
     ("mirror small, ours / skopeo sync", "mirror-small", COLD, 0.7),
+    ("mirror release, ours / skopeo sync (judged on ansible-playbook)", "mirror-release", COLD, 0.5, PLAYBOOK),
+    ("no-op rerun of mirror release, ours / skopeo re-sync (judged on ansible-playbook)", "mirror-release", RERUN,
+     0.3, PLAYBOOK),
     ("mirror big, ours / skopeo sync", "mirror-big", COLD, 0.9),
     ("save small, ours / skopeo oci-archive", "save-small", COLD, 0.5),
     ("save big, ours / skopeo oci-archive", "save-big", COLD, 0.5),
@@ -25,6 +29,8 @@ RATIO_TARGETS = (
     ("no-op rerun of mirror small, ours / skopeo re-sync", "mirror-small", RERUN, 0.5),
 )
 CEILING_SHARE_TARGET = 0.85
+REPLAY_SHARE_TARGET = 0.8
+OVERHEAD_TARGET_SECONDS = 0.15
 MEMORY_TARGET_BYTES = 100 * MB
 
 
@@ -39,6 +45,7 @@ class Results:
         self.ceiling_bytes = 0  # size of the blob of the raw upload and read (mirror big's CEILING variant)
         self.scenarios = {}  # key -> (Scenario, {variant: {kind: [Sample]}})
         self.memory_probes = {}  # scenario key -> Sample
+        self.overhead = None  # overhead.measure_overhead's figures, when measured
         self.load_average = (os.getloadavg()[0], None)
         self.errors = []  # runs that failed, as "scenario run i/n tool failed: why"
 
@@ -63,6 +70,13 @@ class Results:
         ours = self.datasets["big"]["bytes"] / median_seconds(samples)
         return ours / self.ceiling_rate(COLD)
 
+    def replay_share(self, variant):
+        """Mirror release: the minimal requests' time over ours (ours' throughput as a share of it)."""
+        samples, replay = self._samples("mirror-release", variant), self._samples("mirror-release", REPLAY)
+        if not samples or not replay:
+            return None
+        return median_seconds(replay) / median_seconds(samples)
+
     def ceiling_rate(self, kind):
         """Bytes per second of the raw upload (COLD) or read (READ), medians."""
         return self.ceiling_bytes / median_seconds(self._samples("mirror-big", CEILING, kind))
@@ -76,17 +90,29 @@ class Results:
 
     def target_rows(self):
         rows = []
-        for what, key, kind, limit in RATIO_TARGETS:
+        for what, key, kind, limit, *judged in RATIO_TARGETS:
             if key not in self.scenarios:
                 continue
             engine, playbook = self.ratio(key, ENGINE, kind), self.ratio(key, PLAYBOOK, kind)
+            figure = playbook if judged == [PLAYBOOK] else engine
             rows.append({"target": what, "limit": "≤ %.2g" % limit, "engine": engine, "playbook": playbook,
-                         "met": engine is not None and engine <= limit})
+                         "met": figure is not None and figure <= limit})
+        replay = self.replay_share(PLAYBOOK)
+        if replay is not None:
+            rows.append({"target": "mirror release, ours / minimal requests replayed (throughput; judged on "
+                                   "ansible-playbook)", "limit": "≥ %.2g" % REPLAY_SHARE_TARGET,
+                         "engine": self.replay_share(ENGINE), "playbook": replay,
+                         "met": replay >= REPLAY_SHARE_TARGET})
         share = self.ceiling_share()
         if share is not None:
             rows.append({"target": "mirror big, ours / raw upload ceiling (throughput)",
                          "limit": "≥ %.2g" % CEILING_SHARE_TARGET, "engine": share,
                          "playbook": self.ceiling_share(PLAYBOOK), "met": share >= CEILING_SHARE_TARGET})
+        if self.overhead is not None:
+            overhead = self.overhead["overhead"]
+            rows.append({"target": "module overhead: one-task playbook of hangar_mirror with nothing to do minus "
+                                   "one of ansible.builtin.ping (s)", "limit": "≤ %.2g s" % OVERHEAD_TARGET_SECONDS,
+                         "engine": None, "playbook": overhead, "met": overhead <= OVERHEAD_TARGET_SECONDS})
         peak = self.peak_memory(ENGINE)
         if peak is not None:
             module_peaks = [s.max_rss_bytes for s in self.memory_probes.values()]
@@ -114,6 +140,7 @@ class Results:
                                              for name, kinds in variants.items()}}
                           for key, (scenario, variants) in self.scenarios.items()},
             "memory_probes": {key: sample.as_dict() for key, sample in self.memory_probes.items()},
+            "overhead": self.overhead,
             "errors": self.errors,
         }
 
@@ -125,7 +152,7 @@ class Results:
                  "Medians of %d run%s each, tools alternating, destination emptied and `sync` before every run; "
                  "datasets: %s." % (runs, "" if runs == 1 else "s", datasets),
                  "", "### Ratios (medians, ours / skopeo; lower is better)", "",
-                 "| target | engine | ansible-playbook | target | met (engine) |", "|---|---|---|---|---|"]
+                 "| target | engine | ansible-playbook | target | met |", "|---|---|---|---|---|"]
         for row in self.target_rows():
             unit = row.get("unit")
             lines.append("| %s | %s | %s | %s | %s |" % (
@@ -160,6 +187,17 @@ class Results:
             lines += ["", "Ceiling, timed in turn with mirror big: one %.0f MB blob, monolithic PUT into an empty "
                       "registry %.0f MB/s, streaming GET with sha256 %.0f MB/s (medians)."
                       % (self.ceiling_bytes / MB, self.ceiling_rate(COLD) / MB, self.ceiling_rate(READ) / MB)]
+        if self.overhead is not None:
+            figures = self.overhead
+            lines += ["", "Overhead (medians of %d alternating runs): ansible.builtin.ping playbook %.2f s, "
+                      "hangar_mirror with an empty list %.2f s; importing the module takes %.3f s, of which "
+                      "ansible.module_utils.basic %.3f s (`python -X importtime`)."
+                      % (figures["runs"], figures["ping"], figures["module"], figures["import_module"] or 0,
+                         figures["import_basic"] or 0)]
+        if self._samples("mirror-release", REPLAY):
+            replay = median_sample_of(self._samples("mirror-release", REPLAY))
+            lines += ["", "Replayed minimum for mirror release: %s requests over %s connections (replay.py)."
+                      % (replay.details.get("requests"), replay.details.get("connections"))]
         notes = [note for scenario, _unused in self.scenarios.values() for note in scenario.notes]
         if notes:
             lines += [""] + ["- " + note for note in dict.fromkeys(notes)]

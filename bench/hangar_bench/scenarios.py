@@ -13,14 +13,17 @@ from dataclasses import dataclass, field
 from . import verify
 from .ceiling import raw_read, raw_upload
 from .cpu import CpuWatch
+from .replay import replay_mirror
 from .skopeo_tool import wipe_blob_info_cache
 from .tasks import LoadTask, MirrorTask, SaveTask
 
-SCENARIO_ORDER = ("mirror-small", "mirror-big", "save-small", "save-big", "load-small", "load-big")
+SCENARIO_ORDER = ("mirror-small", "mirror-release", "mirror-big", "save-small", "save-big", "load-small", "load-big")
+OVERHEAD = "overhead"  # not a scenario of tools against skopeo: the module's own cost in a playbook (overhead.py)
 COLD = "cold"
 RERUN = "rerun"
 READ = "read"
 CEILING = "raw PUT, then GET (ceiling)"
+REPLAY = "minimal requests replayed (ceiling)"
 
 
 @dataclass
@@ -76,6 +79,8 @@ def mirror_scenario(bench, dataset, rerun, ours_tools, with_skopeo=True):
     variants = [variant(t) for t in tools]
     if dataset.name == "big" and with_skopeo and bench.ceiling_blob is not None:
         variants.append(ceiling_variant(bench))
+    if dataset.name == "release" and with_skopeo:
+        variants.append(replay_variant(bench, dataset))
     return Scenario("mirror-%s" % dataset.name, "mirror", dataset, variants, bench.skopeo_sync.name, rerun)
 
 
@@ -91,6 +96,18 @@ def ceiling_variant(bench):
         return {COLD: upload, READ: read}
 
     return Variant(CEILING, run_once, False)
+
+
+def replay_variant(bench, dataset):
+    """The release set mirrored with the minimal request sequence (replay.py), in turn with the tools."""
+    def run_once():
+        destination = bench.registries.fresh_destination()
+        sample = timed(bench.registries, lambda: replay_mirror(bench.registries.source.host, dataset.repositories,
+                                                                destination.host), cold=True)
+        verify.destination_tags(destination.host, dataset.top_digests)
+        return {COLD: sample}
+
+    return Variant(REPLAY, run_once, False)
 
 
 def save_scenario(bench, dataset, rerun, ours_tools, with_skopeo=True):

@@ -13,7 +13,8 @@ Faults, decided per request:
   for requests without a body, half way through the response body;
 - `latency` seconds before each request is forwarded; `bandwidth` bytes per second per connection
   for bodies both ways;
-- `redirect(method, path)`: a hook returning a URL answers 307 to it (blob storage elsewhere).
+- `redirect(method, path)`: a hook returning a URL answers 307 to it (blob storage elsewhere);
+- `fault_paths`: a regular expression; when given, only requests whose path matches get faults.
 
 Reproducible: the decision for a request depends only on the seed, the method, the path (upload
 session ids and `_state` left out) and how many times that same request was seen before, never on
@@ -100,7 +101,7 @@ def _reset(writer):
 
 class FaultProxy:
     def __init__(self, upstream, seed=0, fail_rate=0.0, reset_rate=0.0, latency=0.0, bandwidth=None,
-                 redirect=None, max_faults=500):
+                 redirect=None, max_faults=500, fault_paths=None):
         host, _unused, port = upstream.rpartition(":")
         self.upstream = (host, int(port))
         self.seed = seed
@@ -110,6 +111,7 @@ class FaultProxy:
         self.bandwidth = bandwidth
         self.redirect = redirect
         self.max_faults = max_faults
+        self.fault_paths = re.compile(fault_paths) if fault_paths else None
         self.down = False
         self.faults = collections.Counter()
         self.requests = []
@@ -176,6 +178,8 @@ class FaultProxy:
     def _decide(self, method, target, has_body):
         """None (forward), or the fault for this request: "503", "429", "reset-request", "reset-response"."""
         key = request_key(method, target)
+        if self.fault_paths is not None and not self.fault_paths.search(urlsplit(target).path):
+            return None
         with self._lock:
             occurrence = self._seen[key]
             self._seen[key] += 1

@@ -17,11 +17,14 @@ read-push-read took, which is what another run's stale read-modify-push needs to
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import threading
 import time
 
 from .._errors import NotFoundError, RegistryError
+from .._image.digest import VerifyingReader
 from .._image.index_merge import build_index, merge_descriptors, same_descriptors
 from .._image.manifest import Manifest
 from .._image.media_types import DOCKER_CONFIG, OCI_CONFIG, OCI_INDEX
@@ -48,6 +51,7 @@ class RegistryStore:
     def __init__(self, client):
         self.client = client
         self._known_blobs = {}  # digest -> a repository of this registry known to hold it
+        self._configs = {}  # (repository, digest) -> config bytes read for a platform, served once more
         self._lock = threading.Lock()
 
     @property
@@ -63,6 +67,10 @@ class RegistryStore:
         return self.client.get_manifest(ref.repository, digest)
 
     def open_blob(self, ref, digest, size):
+        with self._lock:
+            config = self._configs.pop((ref.repository, digest), None)
+        if config is not None:  # read (and verified) for its platform already: not fetched twice
+            return contextlib.nullcontext(VerifyingReader(io.BytesIO(config), digest, size, what="config " + digest))
         return self.client.open_blob(ref.repository, digest, size)
 
     def platform_descriptors(self, ref, top):
@@ -86,8 +94,11 @@ class RegistryStore:
         config = manifest.config
         if config.get("mediaType") not in IMAGE_CONFIG_TYPES or not config.get("digest"):
             return None
+        data = self.client.get_blob(ref.repository, config["digest"])
+        with self._lock:
+            self._configs[(ref.repository, config["digest"])] = data
         try:
-            doc = json.loads(self.client.get_blob(ref.repository, config["digest"]))
+            doc = json.loads(data)
         except ValueError:
             return None
         if not isinstance(doc, dict) or not doc.get("architecture"):

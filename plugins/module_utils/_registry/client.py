@@ -22,12 +22,16 @@ import io
 import json
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from .._errors import DigestMismatchError
+from .._errors import DigestMismatchError, RegistryError
 from .._image.digest import CHUNK_SIZE, DIGEST_RE, VerifyingReader, sha256_digest, validate_digest
 from .._image.manifest import Manifest
 from .._image.media_types import ACCEPT_MANIFESTS, DOCKER_MANIFEST_V1_SIGNED
 from .auth import CATALOG_SCOPE, repository_scope
+from .retry import REQUESTS_IMPORT_ERROR, describe_transient_error, is_transient_error
 from .transport import RegistryTransport, error_codes, is_html
+
+if not REQUESTS_IMPORT_ERROR:
+    import requests
 
 
 def _with_digest(location, digest):
@@ -98,6 +102,95 @@ class _UploadBody:
             self._stats.add("bytes_sent", len(chunk))
             yield chunk
             chunk = following
+
+
+class _BlobDownload:
+    """One blob GET that resumes with `Range: bytes=N-` when the body breaks off mid-way.
+
+    N is the end of the last whole chunk received (a chunk cut off is lost, at most CHUNK_SIZE).
+
+    Distribution serves blobs with range support (206 and a Content-Range starting at N): the
+    download then goes on from byte N and the caller's VerifyingReader hashes across the pieces.
+    A registry that ignores the range answers 200 with the whole blob: its first N bytes are read
+    and dropped, so the stream stays one and the same (the digest check at the end covers both).
+    Anything else ends the resume attempts and raises the original error, for the caller's
+    whole-blob retry. Resumes are bounded by MAX_RESUMES and spaced by the retry policy's delays.
+    """
+
+    MAX_RESUMES = 8
+
+    def __init__(self, client, url, scopes, doing, on_what):
+        self._client = client
+        self._url = url
+        self._scopes = scopes
+        self._doing = doing
+        self._on_what = on_what
+        self._response = None
+        self.size = None
+        self.received = 0
+
+    def open(self, offset=0):
+        headers = {"Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = "bytes=%d-" % offset
+        client = self._client
+        with client._translated(self._doing, self._on_what):
+            response = client._send("GET", self._url, self._scopes, headers=headers, stream=True)
+        client._expect(response, (200, 206) if offset else (200,), self._doing, self._on_what)
+        if offset and response.status_code == 206 and not _content_range_starts_at(response, offset):
+            response.close()
+            raise RegistryError("Error %s %s: the registry answered a range request with another range (%s)"
+                                % (self._doing, self._on_what, response.headers.get("Content-Range")),
+                                status=206, registry=client.registry)
+        self._response = response
+        return response
+
+    def close(self):
+        if self._response is not None:
+            self._response.close()
+            self._response = None
+
+    def chunks(self):
+        resumes = 0
+        while True:
+            response = self._response
+            skip = self.received if response.status_code == 200 else 0
+            try:
+                for chunk in response.iter_content(CHUNK_SIZE):
+                    self._client.stats.add("bytes_received", len(chunk))
+                    if skip:
+                        dropped = min(skip, len(chunk))
+                        chunk, skip = chunk[dropped:], skip - dropped
+                        if not chunk:
+                            continue
+                    self.received += len(chunk)
+                    yield chunk
+                return
+            except requests.exceptions.RequestException as exc:
+                if not self._resumable(exc, resumes):
+                    raise self._client._connection_error(exc, self._doing, self._on_what) from exc
+                cause = exc
+            resumes += 1
+            self.close()
+            self._client._retry.sleep(self._client._retry.delay(resumes))
+            self._client.stats.add("resumes")
+            if self._client._log:
+                self._client._log("Resuming %s %s at byte %d after: %s (resume %d of %d)" % (
+                    self._doing, self._on_what, self.received, describe_transient_error(cause), resumes,
+                    self.MAX_RESUMES))
+            self.open(self.received)
+
+    def _resumable(self, exc, resumes):
+        if resumes >= self.MAX_RESUMES or not is_transient_error(exc):
+            return False
+        return self.size is None or self.received < self.size
+
+
+def _content_range_starts_at(response, offset):
+    """Content-Range: bytes START-END/TOTAL with START == offset."""
+    unit, _sep, spec = response.headers.get("Content-Range", "").partition(" ")
+    start = spec.split("-", 1)[0]
+    return unit.strip().lower() == "bytes" and start.isdigit() and int(start) == offset
 
 
 class RegistryClient(RegistryTransport):
@@ -184,25 +277,23 @@ class RegistryClient(RegistryTransport):
 
     @contextlib.contextmanager
     def open_blob(self, repo, digest, size=None):
-        """A VerifyingReader over the blob; DigestMismatchError when the stream ends if it lied."""
+        """A VerifyingReader over the blob; DigestMismatchError when the stream ends if it lied.
+
+        A download cut mid-body is resumed from the last byte received (see _BlobDownload), so a
+        flaky link costs the missing bytes, not the whole blob again.
+        """
         doing, on_what = "fetching blob", self._name(repo, validate_digest(digest))
         url = self._url("/v2/%s/blobs/%s" % (repo, digest), doing, on_what)
-        with self._translated(doing, on_what):
-            response = self._send("GET", url, (repository_scope(repo),), headers={"Accept-Encoding": "identity"},
-                                  stream=True)
-        with response:
-            self._expect(response, (200,), doing, on_what)
+        download = _BlobDownload(self, url, (repository_scope(repo),), doing, on_what)
+        try:
+            response = download.open()
             length = response.headers.get("Content-Length", "")
             if size is None and length.isdigit():
                 size = int(length)
-            yield VerifyingReader(self._stream_chunks(response, doing, on_what), digest, size,
-                                  what="blob " + on_what)
-
-    def _stream_chunks(self, response, doing, on_what):
-        with self._translated(doing, on_what):
-            for chunk in response.iter_content(CHUNK_SIZE):
-                self.stats.add("bytes_received", len(chunk))
-                yield chunk
+            download.size = size
+            yield VerifyingReader(download.chunks(), digest, size, what="blob " + on_what)
+        finally:
+            download.close()
 
     def get_blob(self, repo, digest):
         """A small blob (a config) in memory, verified."""
