@@ -16,7 +16,7 @@ description:
     the deletion is refused when another tag names the same manifest, or an index at another tag lists it
     (a per-platform tag, for example), unless O(force=true).
   - With O(platforms), only those platforms are removed from the index at the tag, with their attestations;
-    the index is rewritten by the rules a load merges with (M(airgap.hangar.hangar_load)): an OCI image index of
+    the index is rewritten by the rules a load merges with (M(airgap.hangar.hangar_load)), as an OCI image index of
     the entries that remain, pushed to the tag. Other tags are not touched.
   - The registry frees no disk space by itself; run its garbage collection afterwards
     (C(registry garbage-collect --delete-untagged) for CNCF Distribution, a GC job in Harbor).
