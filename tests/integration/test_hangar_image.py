@@ -236,3 +236,23 @@ def test_bad_input_names_the_value(options, expected):
     result = run_module("hangar_image", dict(dict(state="absent", tls_verify=False), **options))
     assert result["failed"] is True
     assert expected in result["msg"]
+
+
+@pytest.mark.parametrize("server_fixture", ["basic_registry", "token_registry"])
+def test_delete_with_credentials(server_fixture, request, client_for, image_factory, unique_repo):
+    server = request.getfixturevalue(server_fixture)
+    client = client_for(server)
+    repository = unique_repo("auth")
+    image = image_factory.docker_image()
+    image.push(client, repository, "1.0")
+
+    result = image_module(server, "%s:1.0" % repository, username=server.username, password=server.password)
+
+    assert result.get("failed") is not True, result
+    assert result["changed"] is True
+    assert served(server, "%s:1.0" % repository) is None
+    assert server.password not in json.dumps(result)
+    if server_fixture == "token_registry":
+        asked = [scope for _user, scopes in server.token_server.token_requests for scope in scopes]
+        assert {"type": "repository", "name": repository, "actions": ["delete"]} in asked, \
+            "DELETE asks for the delete action"

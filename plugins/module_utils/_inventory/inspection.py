@@ -66,31 +66,30 @@ def plan_inspection(images=None, file=None, registry=None, project=None, list_ta
 
 
 class TagLists:
-    """The tag list of each repository, read once per run; None when the registry refused to list."""
+    """The tag list of each repository, read once per run. A repository the registry does not know
+    has no tags; a refusal to list is kept, raised where the tags are required (list_tags) and
+    otherwise answered with None (artifacts are then looked for with HEAD requests)."""
 
     def __init__(self):
-        self._tags = {}
+        self._answers = {}
         self._lock = threading.Lock()
 
     def get(self, client, repository, required=False):
         key = (client.registry, repository)
         with self._lock:
-            if key in self._tags:
-                tags = self._tags[key]
-                if tags is None and required:
-                    raise RegistryError("Error listing tags %s/%s: the registry refused to list them"
-                                        % (client.registry, repository), registry=client.registry)
-                return tags
-        try:
-            tags = sorted(client.list_tags(repository))
-        except NotFoundError:
-            tags = []
-        except RegistryError:
-            if required:
-                raise
-            tags = None  # artifacts are then looked for with HEAD requests
-        with self._lock:
-            self._tags[key] = tags
+            answer = self._answers.get(key)
+        if answer is None:
+            try:
+                answer = (sorted(client.list_tags(repository)), None)
+            except NotFoundError:
+                answer = ([], None)
+            except RegistryError as exc:
+                answer = (None, exc)
+            with self._lock:
+                self._answers[key] = answer
+        tags, error = answer
+        if error is not None and required:
+            raise error
         return tags
 
 
