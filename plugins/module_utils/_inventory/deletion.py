@@ -297,4 +297,3 @@ def remove_platforms(client, ref, specs, line=None, check_mode=False):
     client.put_manifest(ref.repository, ref.tag, wanted.data, OCI_INDEX)
     change.msg = "Removed %s (new index %s)" % (what, wanted.digest)
     return change
-

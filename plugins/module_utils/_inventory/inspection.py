@@ -281,4 +281,3 @@ def top_manifest(client, ref):
         return client.get_manifest(ref.repository, ref.reference)
     except NotFoundError:
         return None
-
