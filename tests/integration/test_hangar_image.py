@@ -256,3 +256,24 @@ def test_delete_with_credentials(server_fixture, request, client_for, image_fact
         asked = [scope for _user, scopes in server.token_server.token_requests for scope in scopes]
         assert {"type": "repository", "name": repository, "actions": ["delete"]} in asked, \
             "DELETE asks for the delete action"
+
+
+def test_a_signed_schema1_image_is_inspected_and_deleted_by_its_registry_digest(registry, client_for, image_factory,
+                                                                               unique_repo):
+    client = client_for(registry)
+    repository = unique_repo("s1")
+    image = image_factory.schema1_image(signed=True, name=repository, tag="old")
+    image.push(client, repository, "old")
+    name = "%s:old" % repository
+
+    info = run_module("hangar_image_info", dict(images=["%s/%s" % (registry.host, name)], tls_verify=False))
+    (found,) = info["images"]
+    assert found["digest"] == image.digest != sha256_digest(image.data)
+    assert found["platforms"][0]["platform"] == "linux/amd64" and found["platforms"][0]["layer_count"] == 2
+    assert found["platforms"][0]["labels"]["org.example.seed"]
+
+    deleted = image_module(registry, name)
+    assert deleted.get("failed") is not True, deleted
+    assert deleted["changed"] is True and deleted["image"]["deleted"] == image.digest
+    assert client.head_manifest(repository, "old") is None
+    assert image_module(registry, name)["changed"] is False

@@ -28,7 +28,7 @@ from .._image.manifest import Manifest
 from .._image.media_types import INDEX_TYPES, OCI_INDEX
 from .._image.platform import Platform, PlatformFilter, is_attestation
 from .artifacts import is_artifact_tag
-from .inspection import IMAGE_CONFIG_TYPES, top_manifest
+from .inspection import IMAGE_CONFIG_TYPES, registry_digest, top_manifest
 
 _PLATFORM_SPEC_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*(?:/[a-z0-9][a-z0-9._-]*)?$")
 TAG_READ_JOBS = 8
@@ -133,8 +133,8 @@ def state_of(client, ref, manifest):
         pairs = _platform_pairs(manifest.children)
     else:
         platform = _single_platform(client, ref, manifest)
-        pairs = ((str(platform), manifest.digest),) if platform.architecture else ()
-    return ImageState(True, manifest.digest, manifest.media_type, pairs)
+        pairs = ((str(platform), registry_digest(manifest)),) if platform.architecture else ()
+    return ImageState(True, registry_digest(manifest), manifest.media_type, pairs)
 
 
 def manifest_users(client, ref, digest):
@@ -202,7 +202,7 @@ def delete_image(client, ref, line=None, force=False, check_mode=False):
     before = state_of(client, ref, manifest)
     if manifest is None:
         return ImageChange(str(ref), before, before, msg="%s is absent already" % ref)
-    digest = manifest.digest
+    digest = before.digest
     same, listing = manifest_users(client, ref, digest)
     if (same or listing) and not force:
         reasons = []
@@ -225,7 +225,7 @@ def delete_image(client, ref, line=None, force=False, check_mode=False):
         change.msg = "%s was deleted meanwhile by someone else" % ref
         return change
     now = top_manifest(client, ref)
-    if now is not None and now.digest == digest:
+    if now is not None and registry_digest(now) == digest:
         raise RegistryError("Error deleting %s (%s): the registry accepted the deletion but still serves the "
                             "manifest" % (ref, digest), registry=client.registry)
     change.after = state_of(client, ref, now)

@@ -22,6 +22,7 @@ from .._image.manifest import is_foreign_layer
 from .._image.media_types import DOCKER_CONFIG, OCI_CONFIG
 from .._image.platform import Platform, attestation_subject, is_attestation
 from .._image.reference import ImageReference, normalize_registry
+from .._registry.client import acceptable_digests
 from .artifacts import artifacts_by_head, artifacts_in_tags
 
 IMAGE_CONFIG_TYPES = (DOCKER_CONFIG, OCI_CONFIG)
@@ -93,6 +94,16 @@ class TagLists:
         return tags
 
 
+def registry_digest(manifest):
+    """The digest the registry names a manifest by: that of its bytes, but for a signed schema 1
+    manifest (which the registry re-signs on every GET) that of its payload."""
+    if manifest.is_schema1:
+        payload_digests = acceptable_digests(manifest) - {manifest.digest}
+        if payload_digests:
+            return payload_digests.pop()
+    return manifest.digest
+
+
 def _platform_fields(platform):
     return {"platform": str(platform), "architecture": platform.architecture, "os": platform.os,
             "variant": platform.variant or None, "os_version": platform.os_version or None}
@@ -136,7 +147,7 @@ def _schema1_details(manifest):
         newest = {}
     platform = Platform(os=newest.get("os") or "linux", architecture=doc.get("architecture") or "")
     details = _platform_fields(platform)
-    details.update(digest=manifest.digest, media_type=manifest.media_type, manifest_size=manifest.size,
+    details.update(digest=registry_digest(manifest), media_type=manifest.media_type, manifest_size=manifest.size,
                    present=True, layer_count=len(doc.get("fsLayers") or []), layer_bytes=None, foreign_layers=0,
                    size=None, created=newest.get("created"),
                    labels=dict((newest.get("config") or {}).get("Labels") or {}))
@@ -167,7 +178,7 @@ def _child_details(client, repository, descriptor):
         return details
     if manifest.is_index or manifest.is_schema1:
         details = _platform_fields(Platform.from_dict(descriptor.get("platform")))
-        details.update(digest=manifest.digest, media_type=manifest.media_type, manifest_size=manifest.size,
+        details.update(digest=registry_digest(manifest), media_type=manifest.media_type, manifest_size=manifest.size,
                        present=True, layer_count=None, layer_bytes=None, foreign_layers=None, size=None,
                        created=None, labels=None)
         return details
@@ -192,7 +203,7 @@ def _attestation_details(client, repository, descriptor, platforms_by_digest):
 def describe_manifest(client, repository, top, raw=False):
     """The inspection of a top manifest `top` (a Manifest) of `repository`: digest, media type,
     platforms, attestations, and its bytes as text with raw."""
-    info = {"exists": True, "digest": top.digest, "media_type": top.media_type, "size": top.size,
+    info = {"exists": True, "digest": registry_digest(top), "media_type": top.media_type, "size": top.size,
             "artifact_type": None, "platforms": [], "attestations": []}
     if top.is_index:
         children = top.children
@@ -260,7 +271,7 @@ def inspect_image(client, target, tag_lists, raw=False, list_tags=False):
         top = None
     if top is not None:
         result.update(describe_manifest(client, ref.repository, top, raw=raw))
-        subjects = [top.digest] + [p["digest"] for p in result["platforms"] if p.get("digest")]
+        subjects = [result["digest"]] + [p["digest"] for p in result["platforms"] if p.get("digest")]
         tags = tag_lists.get(client, ref.repository)
         if tags is None:
             result["artifacts"] = artifacts_by_head(client, ref.repository, subjects)
@@ -269,7 +280,8 @@ def inspect_image(client, target, tag_lists, raw=False, list_tags=False):
             for artifact in result["artifacts"]:
                 head = client.head_manifest(ref.repository, artifact["tag"])
                 artifact["digest"] = head["digest"] if head else None
-        result["signed"] = any(a["kind"] == "signature" and a["subject"] == top.digest for a in result["artifacts"])
+        result["signed"] = any(a["kind"] == "signature" and a["subject"] == result["digest"]
+                               for a in result["artifacts"])
     if list_tags:
         result["tags"] = tag_lists.get(client, ref.repository, required=True)
     return result
