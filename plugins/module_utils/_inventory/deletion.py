@@ -32,6 +32,7 @@ from .inspection import IMAGE_CONFIG_TYPES, registry_digest, top_manifest
 
 _PLATFORM_SPEC_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*(?:/[a-z0-9][a-z0-9._-]*)?$")
 TAG_READ_JOBS = 8
+MAX_REWRITES = 5
 DELETE_HINT = ("enable deletion in the registry's configuration (docker-registry: storage.delete.enabled: true, "
                "or REGISTRY_STORAGE_DELETE_ENABLED=true)")
 
@@ -274,12 +275,8 @@ def remove_platforms(client, ref, specs, line=None, check_mode=False):
     if not removed:
         unchanged.msg = "%s holds none of the platforms %s" % (ref, ", ".join(s for s, _m in matchers))
         return unchanged
-    kept = merge_descriptors([d for d in children if not matches(d)], [])
-    if not any(not is_attestation(d) for d in kept):
-        raise InputError("Error removing platforms from %s: that would remove every platform of the index; leave "
-                         "platforms out to delete the tag" % ref)
+    wanted, kept = _without(ref, manifest, matches)
     kept_digests = {d.get("digest") for d in kept}
-    wanted = Manifest.from_bytes(build_index(kept), OCI_INDEX)
     change = ImageChange(
         str(ref), before, ImageState(True, wanted.digest, OCI_INDEX, _platform_pairs(kept)),
         platforms_removed=[str(Platform.from_dict(d.get("platform"))) for d in removed],
@@ -289,11 +286,38 @@ def remove_platforms(client, ref, specs, line=None, check_mode=False):
     if check_mode:
         change.msg = "Would remove %s (new index %s)" % (what, wanted.digest)
         return change
-    current = client.head_manifest(ref.repository, ref.tag)
-    if current is None or current["digest"] != manifest.digest:
-        raise RegistryError("Error removing platforms from %s: the tag changed while it was being rewritten (it "
-                            "now names %s); run again" % (ref, current["digest"] if current else "nothing"),
-                            registry=client.registry)
-    client.put_manifest(ref.repository, ref.tag, wanted.data, OCI_INDEX)
-    change.msg = "Removed %s (new index %s)" % (what, wanted.digest)
+    now = _rewrite(client, ref, manifest, wanted, matches)
+    change.after = state_of(client, ref, now)
+    change.msg = "Removed %s (new index %s)" % (what, now.digest)
     return change
+
+
+def _without(ref, index, matches):
+    """(the OCI index of `index` without the matching platforms and their attestations, its descriptors)."""
+    kept = merge_descriptors([d for d in index.children if not matches(d)], [])
+    if not any(not is_attestation(d) for d in kept):
+        raise InputError("Error removing platforms from %s: that would remove every platform of the index; leave "
+                         "platforms out to delete the tag" % ref)
+    return Manifest.from_bytes(build_index(kept), OCI_INDEX), kept
+
+
+def _rewrite(client, ref, read, wanted, matches):
+    """Push `wanted` (computed from `read`) to the tag, and converge with other runs rewriting it:
+    push only while the tag still names what was read, read it back, and when the platforms are
+    there again (a run that read the older index pushed after us), remove them from what is there.
+    Returns the index the tag names at the end. A write landing between our check and our push
+    can still be lost; a per-tag lock around the whole (as merges take) would close that."""
+    for _attempt in range(MAX_REWRITES):
+        current = client.head_manifest(ref.repository, ref.tag)
+        if current is not None and current["digest"] == read.digest:
+            client.put_manifest(ref.repository, ref.tag, wanted.data, OCI_INDEX)
+        now = top_manifest(client, ref)
+        if now is None:
+            raise RegistryError("Error removing platforms from %s: the tag was deleted meanwhile" % ref,
+                                registry=client.registry)
+        if not now.is_index or not any(matches(d) for d in now.children):
+            return now
+        read = now
+        wanted = _without(ref, now, matches)[0]
+    raise RegistryError("Error removing platforms from %s: other runs kept rewriting the tag; run again" % ref,
+                        registry=client.registry)
