@@ -254,12 +254,12 @@ def test_delete_with_credentials(server_fixture, request, client_for, image_fact
     assert server.password not in json.dumps(result)
     if server_fixture == "token_registry":
         asked = [scope for _user, scopes in server.token_server.token_requests for scope in scopes]
-        assert {"type": "repository", "name": repository, "actions": ["delete"]} in asked, \
-            "DELETE asks for the delete action"
+        wanted = {"type": "repository", "name": repository, "actions": ["delete"]}
+        assert wanted in asked, "DELETE asks for the delete action"
 
 
-def test_a_signed_schema1_image_is_inspected_and_deleted_by_its_registry_digest(registry, client_for, image_factory,
-                                                                               unique_repo):
+def test_a_signed_schema1_image_is_inspected_and_deleted_by_its_registry_digest(
+        registry, client_for, image_factory, unique_repo):
     client = client_for(registry)
     repository = unique_repo("s1")
     image = image_factory.schema1_image(signed=True, name=repository, tag="old")
