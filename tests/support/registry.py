@@ -7,7 +7,8 @@
 Each server has its own temp dir (config, storage, certificates, logs), removed on stop. Variants:
 auth None / "basic" (htpasswd) / "token" (a TokenServer of ours, or a `token_realm` of the
 caller's with its `token_issuer`); tls (a self-signed certificate for IP 127.0.0.1);
-schema1 (accept Docker schema 1 pushes); foreign_layers (accept layers with `urls`).
+schema1 (accept Docker schema 1 pushes); foreign_layers (accept layers with `urls`);
+delete=False (manifest deletion disabled, as Distribution's default: DELETE answers 405 UNSUPPORTED).
 """
 
 import ctypes
@@ -63,7 +64,8 @@ class RegistryStartError(RuntimeError):
 
 class RegistryServer:
     def __init__(self, auth=None, tls=False, schema1=False, foreign_layers=False, count_requests=False,
-                 username="hangar", password=None, token_issuer=None, token_realm=None, token_authorize=None):
+                 username="hangar", password=None, token_issuer=None, token_realm=None, token_authorize=None,
+                 delete=True):
         if auth not in (None, "basic", "token"):
             raise ValueError("auth must be None, 'basic' or 'token', not %r" % (auth,))
         self.auth = auth
@@ -71,6 +73,7 @@ class RegistryServer:
         self.schema1 = schema1
         self.foreign_layers = foreign_layers
         self.counts_requests = count_requests
+        self.delete = delete
         self.username = username if auth else None
         self.password = (password or secrets.token_urlsafe(12)) if auth else None
         self.token_issuer = token_issuer
@@ -206,7 +209,7 @@ class RegistryServer:
             "log": {"level": "warn", "accesslog": {"disabled": not self.counts_requests}},
             "storage": {
                 "filesystem": {"rootdirectory": self.storage_dir},
-                "delete": {"enabled": True},
+                "delete": {"enabled": bool(self.delete)},
                 "maintenance": {"uploadpurging": {"enabled": False}},
             },
             "http": http,

@@ -258,7 +258,8 @@ class RegistryClient(RegistryTransport):
         doing, on_what = "deleting manifest", self._name(repo, validate_digest(digest))
         url = self._url("/v2/%s/manifests/%s" % (repo, digest), doing, on_what)
         with self._translated(doing, on_what):
-            response = self._send("DELETE", url, (repository_scope(repo, push=True),))
+            # Token servers (Distribution, Harbor) grant DELETE to the `delete` action, not to push.
+            response = self._send("DELETE", url, ("repository:%s:delete" % repo,))
         with response:
             self._expect(response, (200, 202, 204), doing, on_what)
 

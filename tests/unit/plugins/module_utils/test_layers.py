@@ -20,7 +20,8 @@ ALLOWED = {
     "_archive": {"_image", "_errors"},
     "_harbor": {"_registry", "_image", "_errors"},
     "_copy": {"_archive", "_harbor", "_registry", "_image", "_errors"},
-    "_ansible_glue": {"_copy", "_harbor", "_archive", "_registry", "_image", "_errors"},
+    "_inventory": {"_registry", "_image", "_errors"},
+    "_ansible_glue": {"_copy", "_harbor", "_archive", "_registry", "_image", "_errors", "_inventory"},
 }
 GLUE = "_ansible_glue"
 
