@@ -280,7 +280,8 @@ class SaveManager:
     def run(self):
         started = time.monotonic()
         with ExitStack() as stack, registry_stores(self.module, self.credentials, self.jobs) as pool, \
-                ArchiveWriter(self._writer_path(stack), reuse=not self.force) as writer, \
+                ArchiveWriter(self._writer_path(stack), reuse=not self.force, timeout=self.options.timeout,
+                              check_mode=self.module.check_mode) as writer, \
                 CopyEngine(self.options, log=self.module.debug) as engine:
             destination = ArchiveDestination(writer)
             self.results = [ImageResult(entry.source, self.archive, entry=entry) for entry in self.entries]
