@@ -90,7 +90,7 @@ class ArchiveDestination:
                 and all(self.writer.has_blob(d) for d in entry.manifest_digests))
 
     def has_manifest(self, ref, digest):
-        return self.writer.has_blob(digest) and digest in self.writer.index.manifest_digests()
+        return self.writer.has_blob(digest) and self.writer.index.has_manifest(digest)
 
     def has_blob(self, ref, digest):
         return self.writer.has_blob(digest)
@@ -115,7 +115,7 @@ class ArchiveDestination:
                 platform = Platform.from_dict(descriptor.get("platform"))
                 images.append(ArchivePlatformImage.for_manifest(manifest, platform, descriptor.get("annotations")))
                 continue
-            stored = self.writer.index.images_by_digest().get(descriptor["digest"])
+            stored = self.writer.index.image(descriptor["digest"])
             if stored is not None:
                 images.append(replace(stored, annotations=dict(descriptor.get("annotations") or {})))
         entry = ArchiveEntry(source=ref.name, tag=ref.tag, images=images,
