@@ -179,6 +179,7 @@ def run_append(runs, quick, workdir, log):
         for run in range(runs):
             folder = os.path.join(workdir, "alone-%d" % run)
             os.mkdir(folder)
+            os.sync()
             started = time.perf_counter()
             result = run_module("hangar_save", dict(args, archive=os.path.join(folder, "a.zip")))
             alone.append(time.perf_counter() - started)
@@ -189,6 +190,7 @@ def run_append(runs, quick, workdir, log):
             os.mkdir(folder)
             target = os.path.join(folder, "big.zip")
             shutil.copyfile(big, target)
+            os.sync()  # the copy's dirty pages would be flushed by the update's fsync: not its cost
             before = os.path.getsize(target)
             sampler = _DiskSampler(folder)
             baseline = sampler.peak
