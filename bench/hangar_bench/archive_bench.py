@@ -53,19 +53,22 @@ def run_index(runs, log):
     from ansible_collections.airgap.hangar.plugins.module_utils._archive.index import ArchiveIndex
 
     data = index_document()
-    parse, dump = [], []
-    for _run in range(runs):
-        started = time.perf_counter()
+    parse, dump, cpu = [], [], []
+    for _run in range(max(runs, 3)):
+        started, cpu_started = time.perf_counter(), time.process_time()
         index = ArchiveIndex.from_json(data)
         parse.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - cpu_started)
         started = time.perf_counter()
         index.to_json()
         dump.append(time.perf_counter() - started)
     assert len(index) == INDEX_ENTRIES
-    log("archive-index: %d entries (%.1f MB of JSON): parse %.2f s, write %.2f s"
-        % (INDEX_ENTRIES, len(data) / MB, statistics.median(parse), statistics.median(dump)))
+    log("archive-index: %d entries (%.1f MB of JSON): parse median %.2f s (best %.2f s, CPU %.2f s; target < 1 s), "
+        "write %.2f s" % (INDEX_ENTRIES, len(data) / MB, statistics.median(parse), min(parse), min(cpu),
+                          statistics.median(dump)))
     return {"entries": INDEX_ENTRIES, "json_mb": round(len(data) / MB, 1), "parse_s": statistics.median(parse),
-            "to_json_s": statistics.median(dump), "target_parse_s": 1.0}
+            "parse_best_s": min(parse), "parse_cpu_s": min(cpu), "to_json_s": statistics.median(dump),
+            "target_parse_s": 1.0}
 
 
 class _RandomStream:
@@ -168,6 +171,7 @@ def run_append(runs, quick, workdir, log):
     write_big_archive(big, total_mb)
     log("archive-append: wrote a %d MB archive in %.1f s" % (os.path.getsize(big) // MB, time.perf_counter() - started))
     alone, update, extra, new_data = [], [], [], []
+    runs = max(runs, 5)  # one small save is a fraction of a second: a few runs give a usable median
     with RegistryServer() as server:
         from ansible_collections.airgap.hangar.plugins.module_utils._registry.client import RegistryClient
 
@@ -204,9 +208,9 @@ def run_append(runs, quick, workdir, log):
             new_data.append(os.path.getsize(target) - before)
             shutil.rmtree(folder)
     ratio = statistics.median(update) / statistics.median(alone)
-    log("archive-append: save alone %.2f s, into the %d MB archive %.2f s: ratio %.2f (target <= 1.3); "
+    log("archive-append: %d runs: save alone %.2f s, into the %d MB archive %.2f s: ratio %.2f (target <= 1.3); "
         "extra disk %.1f MB for %.1f MB appended"
-        % (statistics.median(alone), total_mb, statistics.median(update), ratio, max(extra) / MB,
+        % (runs, statistics.median(alone), total_mb, statistics.median(update), ratio, max(extra) / MB,
            max(new_data) / MB))
     return {"archive_mb": total_mb, "image_mb": SMALL_IMAGE_MB, "alone_s": statistics.median(alone),
             "update_s": statistics.median(update), "ratio": ratio, "target_ratio": 1.3,

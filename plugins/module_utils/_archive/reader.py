@@ -150,6 +150,15 @@ class ArchiveReader:
         yield VerifyingReader(_EntryStream(self._file.fileno(), offset, length, self.path), digest, length,
                               what="blob in archive %s" % self.path)
 
+    def read_entry(self, name, max_size=MAX_SMALL_BLOB_SIZE):
+        """The bytes of a small entry that is not a blob (a folder's index.json), CRC-checked."""
+        info = self._entry(name)
+        offset, length = self._stored_data(name, max_size=max_size)
+        data = b"".join(_EntryStream(self._file.fileno(), offset, length, self.path))
+        if zlib.crc32(data) != info.CRC:
+            raise ArchiveError("Error reading archive %s: %s is corrupt (CRC mismatch)" % (self.path, name))
+        return data
+
     def read_blob(self, digest, max_size=MAX_SMALL_BLOB_SIZE):
         """A small blob (manifest, config, index), verified; larger declared sizes are refused."""
         offset, length = self._stored_data(blob_entry_name(digest), max_size=max_size)
