@@ -130,6 +130,10 @@ class ArchiveWriter:
     def has_blob(self, digest):
         return digest in self._blob_sizes
 
+    def blob_size(self, digest):
+        """The size of a stored blob, or None."""
+        return self._blob_sizes.get(digest)
+
     def add_blob(self, digest, size, reader):
         """Stream a blob into the archive, verifying it, unless it is there already; True if written.
 

@@ -31,7 +31,11 @@ def find_entry(index, ref):
 
 
 def image_descriptor(image, size):
-    """The index descriptor of an archive platform image."""
+    """The index descriptor of an archive platform image; one stored without a platform (a chart or
+    a file, as Hangar stores them) has none, so platform filters pass it like any OCI artifact."""
+    descriptor = {"mediaType": image.media_type, "digest": image.digest, "size": size}
+    if not image.arch and not image.os:
+        return descriptor
     platform = Platform(os=image.os, architecture=image.arch, variant=image.variant or "",
                         os_version=image.os_version or "", os_features=tuple(image.os_features or ()))
     descriptor = {"mediaType": image.media_type, "digest": image.digest, "size": size,
@@ -55,6 +59,10 @@ class ArchiveSource:
         entry = self._entry(ref)
         if entry.index_digest and self.reader.has_blob(entry.index_digest):
             return Manifest.from_bytes(self.reader.read_blob(entry.index_digest), entry.index_media_type)
+        if len(entry.images) == 1 and not entry.images[0].arch and not entry.images[0].os:
+            # A chart or a file as the Hangar CLI stores it: the one manifest is the artifact itself.
+            image = entry.images[0]
+            return Manifest.from_bytes(self.reader.read_blob(image.digest), image.media_type)
         descriptors = self.platform_descriptors(ref, None)
         return Manifest.from_bytes(build_index(descriptors), OCI_INDEX)
 
