@@ -62,6 +62,16 @@ options:
       - Start a new archive instead of updating the one at O(archive).
     type: bool
     default: false
+  checksum_file:
+    description:
+      - Write C(ARCHIVE.sha256) beside the archive in the C(sha256sum) format with a relative name, so
+        C(sha256sum -c) checks it in any folder, and M(airgap.hangar.hangar_load) with
+        O(airgap.hangar.hangar_load#module:verify_checksum=true) checks it before loading.
+      - Hashing reads the whole archive once; it is skipped when the archive did not change and the checksum file
+        is newer than it.
+    type: bool
+    default: false
+    version_added: 0.2.0
 notes:
   - Signatures (cosign C(*.sig) images) are not saved.
   - The registry options (O(username), O(password), O(auth_file), O(tls_verify), O(ca_path)) apply to every
@@ -215,6 +225,11 @@ stats:
     seconds:
       description: Time for the whole run.
       type: float
+checksum:
+  description: The sha256 of the archive written to C(ARCHIVE.sha256).
+  returned: when O(checksum_file=true) and not in check mode
+  type: str
+  version_added: 0.2.0
 msg:
   description: A one-line summary.
   returned: always
@@ -243,6 +258,10 @@ from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_report import (
     run_module_manager,
     run_result,
+)
+from ansible_collections.airgap.hangar.plugins.module_utils._archive.checksum import (
+    read_checksum_file,
+    write_checksum_file,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._archive.writer import ArchiveWriter
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.archive_store import ArchiveDestination
@@ -300,6 +319,11 @@ class SaveManager:
         result = run_result(self.results, started, retries, "Saved", "to %s" % self.archive, self.module.check_mode,
                             self.failed_file, changed)
         result["archive"] = self.archive
+        if self.module.params["checksum_file"] and os.path.exists(self.archive):
+            if write_checksum_file(self.archive, check_mode=self.module.check_mode):
+                result["changed"] = True
+            if not self.module.check_mode:
+                result["checksum"] = read_checksum_file(self.archive)[0]
         return result
 
 
@@ -316,6 +340,7 @@ def main():
             archive=dict(type="path", required=True),
             source_registry=dict(type="str"),
             force=dict(type="bool", default=False),
+            checksum_file=dict(type="bool", default=False),
         ),
         required_one_of=[("images", "file")],
         supports_check_mode=True,
