@@ -53,7 +53,7 @@ options:
     elements: path
   from_archive:
     description:
-      - An archive to export images from into O(path): those of O(images) and O(file), or all of them.
+      - An archive to export images from into O(path), those of O(images) and O(file), or all of them.
       - Only the platforms O(arch) and O(os) allow are exported (with their attestations when O(provenance=true)).
     type: path
   images:
@@ -102,7 +102,7 @@ notes:
   - The registry options (O(username), O(password), O(auth_file), O(tls_verify), O(ca_path)) are not used; they are
     accepted so that C(module_defaults) for the group C(airgap.hangar.hangar) apply to this module too.
   - Readers (M(airgap.hangar.hangar_load), M(airgap.hangar.hangar_validate), M(airgap.hangar.hangar_archive_info))
-    are never blocked by an update: they read the archive as it was last committed.
+    are never blocked by an update; they read the archive as it was last committed.
 seealso:
   - module: airgap.hangar.hangar_archive_info
   - module: airgap.hangar.hangar_save

@@ -7,8 +7,8 @@ from tests.support.image_sets import ALL_PLATFORMS, push_small_set, references
 from tests.support.module_runner import run_module
 
 
-def test_save_writes_a_sha256sum_file_and_load_checks_it_before_pushing(registry_factory, client_for,
-                                                                       image_factory, tmp_path):
+def test_save_writes_a_sha256sum_file_and_load_checks_it_before_pushing(
+        registry_factory, client_for, image_factory, tmp_path):
     source = registry_factory()
     images = push_small_set(client_for(source), image_factory)
     archive = tmp_path / "images.zip"

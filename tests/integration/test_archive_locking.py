@@ -94,8 +94,8 @@ def test_check_mode_takes_no_lock_and_deletes_no_temporary_file(small_set, tmp_p
     assert not stale.exists()
 
 
-def test_a_load_during_an_update_loads_the_last_committed_archive(registry_factory, client_for, image_factory,
-                                                                 tmp_path):
+def test_a_load_during_an_update_loads_the_last_committed_archive(
+        registry_factory, client_for, image_factory, tmp_path):
     """A save appends to the archive over a slow link while hangar_load reads it: the load gets exactly the
     archive as committed before the update, and the update then completes."""
     server = registry_factory()

@@ -108,7 +108,7 @@ def verify_checksum_file(archive_path):
     expected, _name = read_checksum_file(archive_path)
     actual = archive_sha256(archive_path)
     if actual != expected:
+        where = checksum_path(archive_path)
         raise ArchiveError("Error checking archive %s: sha256 %s does not match %s from %s; the archive was damaged "
-                           "or changed after the checksum was written" % (archive_path, actual, expected,
-                                                                         checksum_path(archive_path)))
+                           "or changed after the checksum was written" % (archive_path, actual, expected, where))
     return actual

@@ -236,7 +236,6 @@ class ArchiveReader:
             self._data_offsets[info.orig_filename] = offset
         return offset
 
-
     def _entry_span(self, info):
         """Bytes of an entry in the file: local header, data and data descriptor."""
         if info.is_dir():

@@ -113,8 +113,8 @@ class ArchiveComposer:
             current_descriptors = [image_descriptor(image, self._size(image.digest, reader)) for image in
                                    current.images]
             merged = merge_descriptors(current_descriptors, selected)
-            known = dict({image.digest: image for image in current.images}, **{image.digest: image for image in
-                                                                                  incoming})
+            known = {image.digest: image for image in current.images}
+            known.update((image.digest, image) for image in incoming)
             images = [known[d["digest"]] for d in merged]
             digests = [image.digest for image in images]
             if digests == current.manifest_digests:
