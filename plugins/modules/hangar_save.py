@@ -18,8 +18,13 @@ description:
   - An existing archive at O(archive) is reused, as the Hangar CLI's C(sync) does. Images already stored
     with the same platform digests are kept, missing or changed ones are added or replaced. When there is
     nothing to do, the file is left untouched and the task reports C(changed=false).
-  - The archive is written to a temporary file beside it and moved into place when complete, so an
-    interrupted run leaves the previous archive as it was.
+  - A new archive is written to a temporary file beside it and moved into place when complete. An existing
+    archive is updated in place, without a copy - new entries are appended, then a new index - so an update costs
+    about what the new images cost, and an interrupted run leaves an archive that loads with its previous content
+    (the next run cuts off what the interrupted one appended).
+  - Runs writing the same archive take turns - each holds a lock on the archive path (a lock file beside it) and
+    waits for another at most O(timeout) - and each works on what the one before committed. Loads and validations
+    of the archive are never blocked; they read it as last committed.
 author:
   - airgap.hangar contributors (@airgap)
 extends_documentation_fragment:

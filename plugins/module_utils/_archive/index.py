@@ -138,7 +138,7 @@ class ArchivePlatformImage:
         """Parse and validate one `images[]` object. This runs for every platform of every entry
         (an index of 20,000 entries has 40,000 or more), so it checks types directly and fills the
         instance without the copies __post_init__ makes for arbitrary callers."""
-        if type(doc) is not dict:
+        if not isinstance(doc, dict):
             _require_object(doc, where)
         get = doc.get
         values = {}
@@ -146,7 +146,7 @@ class ArchivePlatformImage:
             value = get(key)
             if value is None:
                 value = ""
-            elif type(value) is not str:
+            elif not isinstance(value, str):
                 raise ArchiveError("%s: %s must be a string" % (where, key))
             values[name] = value
         for key in ("config", "digest"):
@@ -156,17 +156,17 @@ class ArchivePlatformImage:
         layers = get("layers")
         if layers is None:
             layers = []
-        elif type(layers) is not list or not all(type(item) is str and _DIGEST_MATCH(item) for item in layers):
+        elif not isinstance(layers, list) or not all(isinstance(item, str) and _DIGEST_MATCH(item) for item in layers):
             layers = _digests(doc, "layers", where)
         features = get("osFeatures")
         if features is None:
             features = []
-        elif type(features) is not list or not all(type(item) is str for item in features):
+        elif not isinstance(features, list) or not all(isinstance(item, str) for item in features):
             features = _strings(doc, "osFeatures", where)
         annotations = get("annotations")
         if annotations is None:
             annotations = {}
-        elif type(annotations) is not dict or not all(type(item) is str for item in annotations.values()):
+        elif not isinstance(annotations, dict) or not all(isinstance(item, str) for item in annotations.values()):
             annotations = _string_map(doc, "annotations", where)
         if not values["digest"]:
             raise ArchiveError("%s has no digest" % where)

@@ -1,7 +1,8 @@
 """Updates in place: kill -9 at seeded points of every phase, recovery by the next writer, compaction.
 
 A child process updates an archive with ArchiveWriter and prints a marker as it enters each phase;
-slow blob reads and a slow central-directory write keep each phase open long enough to land in.
+slow blob reads and slow index.json and central-directory writes keep each phase open long enough
+to land in.
 The parent kills it (SIGKILL) at a seeded delay after a seeded marker and logs where each kill
 landed (the last marker the child printed). After every kill a reader finds the previous content,
 the next writer recovers the file (cut back, or kept when the new end record was complete), and a
@@ -51,14 +52,14 @@ class SlowReader:
         return self.data.read(min(size, 64 * 1024))
 
 class SlowFile:
-    # The central directory and end record, written 256 bytes at a time.
+    # The central directory and end record, written 128 bytes at a time.
     def __init__(self, fp):
         self.fp = fp
     def write(self, data):
-        for start in range(0, len(data), 256):
-            self.fp.write(data[start:start + 256])
+        for start in range(0, len(data), 128):
+            self.fp.write(data[start:start + 128])
             self.fp.flush()
-            time.sleep(0.0005)
+            time.sleep(0.001)
         return len(data)
     def __getattr__(self, name):
         return getattr(self.fp, name)
@@ -75,11 +76,24 @@ def slow_end_record(self):
 original_finish = writer_module.finish_update
 def finish(path):
     mark("synced")
-    time.sleep(0.02)
+    time.sleep(0.05)
     original_finish(path)
+
+original_write_entry = ArchiveWriter._write_entry
+def slow_write_entry(self, name, chunks, size):
+    # The new index.json, 256 bytes at a time: the commit phase before the end record lasts too.
+    if name == "index.json":
+        data = b"".join(chunks)
+        def pieces():
+            for start in range(0, len(data), 256):
+                time.sleep(0.0005)
+                yield data[start:start + 256]
+        chunks = pieces()
+    return original_write_entry(self, name, chunks, size)
 
 zipfile.ZipFile._write_end_record = slow_end_record
 writer_module.finish_update = finish
+ArchiveWriter._write_entry = slow_write_entry
 
 layers = [hashlib.shake_256(b"layer %d" % n).digest(512 * 1024) for n in range(4)]
 config = b'{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}}}}'
@@ -91,7 +105,7 @@ document = ('{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest
 manifest = Manifest.from_bytes(document.encode())
 with ArchiveWriter({path!r}, timeout=60) as writer:
     mark("locked")
-    time.sleep(0.02)
+    time.sleep(0.05)
     mark("appending")
     for data in layers + [config]:
         writer.add_blob(sha256_digest(data), len(data), SlowReader(data))
