@@ -255,6 +255,8 @@ class ArchiveIndex:
         # so that put, find and the digest lookups are O(1) per entry (20,000-entry indexes exist).
         self._entries = {}
         self._blob_refs = self._images = self._image_refs = None
+        # Counts the changes put and remove made: a writer compares it instead of every entry.
+        self.revision = 0
         self.version = version
         self.time = time or now()
         for entry in entries:
@@ -313,6 +315,7 @@ class ArchiveIndex:
             self._count(current, -1)
         self._entries[entry.key] = entry
         self._count(entry, 1)
+        self.revision += 1
         return True
 
     def remove(self, source, tag=None, digest=None):
@@ -321,6 +324,7 @@ class ArchiveIndex:
         if entry is None:
             return False
         self._count(entry, -1)
+        self.revision += 1
         return True
 
     def _count(self, entry, step):

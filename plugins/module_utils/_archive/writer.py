@@ -102,7 +102,7 @@ class ArchiveWriter:
         self._in_place = self._base is not None and not self._compact
         self._journaled = False
         self.index = self._base.index if self._base else ArchiveIndex()
-        self._base_entries = _entries_state(self.index)
+        self._base_revision = self.index.revision
         self._blob_sizes = {d: self._base.blob_size(d) for d in self._base.blob_digests} if self._base else {}
         # What the zip being written holds already: in place, the base's folders; else nothing yet.
         self._folders = self._base.folder_digests if self._in_place else set()
@@ -182,15 +182,16 @@ class ArchiveWriter:
             with self._state:
                 if self._in_progress:
                     raise ArchiveError("Error writing archive %s: blobs are still being written" % self.path)
-                changed = self._wrote or _entries_state(self.index) != self._base_entries
+                changed = self._wrote or self.index.revision != self._base_revision
                 if self._compact and not changed:
                     changed = self._base.dead_bytes() > 0
             if not changed or self.check_mode:
                 self._close()
                 return changed
-            incomplete = [entry.reference for entry in self.index.entries if entry.blob_digests - set(self._blob_sizes)]
+            stored = self._blob_sizes.keys()
+            incomplete = [entry.reference for entry in self.index.entries if entry.blob_digests - stored]
             if incomplete:
-                missing = sorted(self.index.all_blob_digests() - set(self._blob_sizes))
+                missing = sorted(self.index.all_blob_digests() - stored)
                 raise ArchiveError("Error writing archive %s: %s name blobs that are not stored: %s"
                                    % (self.path, ", ".join(incomplete), ", ".join(missing)))
             self._open_zip()
@@ -499,10 +500,6 @@ def _open_base(path):
     except ArchiveError as exc:
         raise ArchiveError("Error updating archive %s: it is not a readable Hangar archive (%s); set force: true "
                            "to replace it with a new archive" % (path, exc)) from exc
-
-
-def _entries_state(index):
-    return [entry.to_dict() for entry in index.entries]
 
 
 def _verifies(reader, digest):
