@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+from contextlib import suppress
 
 from .._errors import ArchiveError
 
@@ -60,12 +61,13 @@ def begin_update(archive_path, fd, length):
 
 
 def finish_update(archive_path):
-    """The new end record is written and synced: the update is the committed state."""
-    try:
+    """The new end record is written and synced: the update is the committed state.
+
+    The unlink needs no directory sync: if a power cut undoes it, the journal is found again,
+    readers read the previous state meanwhile, and the next writer keeps the new one, since the
+    file ends in its complete end record."""
+    with suppress(FileNotFoundError):
         os.unlink(journal_path(archive_path))
-    except FileNotFoundError:
-        return
-    fsync_directory(os.path.dirname(archive_path))
 
 
 def read_journal(archive_path, fd):
