@@ -1,6 +1,7 @@
 """`python bench/run.py [--quick] ...`: builds the datasets, runs every scenario, writes the report."""
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -9,6 +10,8 @@ import time
 
 from .paths import RESULTS_DIR, make_collection_importable
 from .scenarios import OVERHEAD, SCENARIO_ORDER
+
+ARCHIVE_SCENARIOS = ("archive-index", "archive-append")
 
 MB = 1000 * 1000
 REQUIRED_COMMANDS = ("docker-registry", "skopeo", "xargs", "sh")
@@ -22,8 +25,9 @@ def parse_args(argv):
     parser.add_argument("--big-mb", type=int, help="each big image's layer in MB (default 500; 50 with --quick)")
     parser.add_argument("--release-images", type=int,
                         help="images in the release set (default 300; 60 with --quick)")
-    parser.add_argument("--only", default=",".join(SCENARIO_ORDER + (OVERHEAD,)),
-                        help="comma-separated scenarios to run, of: %s" % ", ".join(SCENARIO_ORDER + (OVERHEAD,)))
+    parser.add_argument("--only", default=",".join(SCENARIO_ORDER + ARCHIVE_SCENARIOS + (OVERHEAD,)),
+                        help="comma-separated scenarios to run, of: %s"
+                        % ", ".join(SCENARIO_ORDER + ARCHIVE_SCENARIOS + (OVERHEAD,)))
     parser.add_argument("--no-ceiling", action="store_true", help="skip the raw upload/read ceiling")
     parser.add_argument("--profile", action="store_true",
                         help="record a py-spy flame graph of every engine run into bench/results/profiles/")
@@ -34,7 +38,7 @@ def parse_args(argv):
     args.big_mb = args.big_mb or (50 if args.quick else 500)
     args.release_images = args.release_images or (60 if args.quick else 300)
     args.only = [key.strip() for key in args.only.split(",") if key.strip()]
-    unknown = sorted(set(args.only) - set(SCENARIO_ORDER) - {OVERHEAD})
+    unknown = sorted(set(args.only) - set(SCENARIO_ORDER) - set(ARCHIVE_SCENARIOS) - {OVERHEAD})
     if unknown:
         parser.error("unknown scenarios: %s" % ", ".join(unknown))
     return args
@@ -54,7 +58,22 @@ def main(argv=None):
 
     workdir = tempfile.mkdtemp(prefix="hangar-bench-")
     profile_dir = os.path.join(args.results, "profiles") if args.profile else None
+    archive_only = [key for key in args.only if key in ARCHIVE_SCENARIOS]
+    args.only = [key for key in args.only if key not in ARCHIVE_SCENARIOS]
     try:
+        if archive_only:
+            from . import archive_bench
+
+            args.only, registry_only = archive_only, args.only
+            figures = archive_bench.run(args, workdir, log)
+            args.only = registry_only
+            os.makedirs(args.results, exist_ok=True)
+            path = os.path.join(args.results, "archive-latest.json")
+            with open(path, "w") as out:
+                json.dump(figures, out, indent=2)
+            log("wrote %s" % path)
+            if not args.only:
+                return 0
         with Bench(args, workdir, profile_dir, log) as bench:
             results = bench.run()
         for path in results.write(args.results):

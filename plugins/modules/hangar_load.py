@@ -75,6 +75,14 @@ options:
       - Also tag every platform manifest as C(<tag>-<os>-<arch>[-<variant>]), as the Hangar CLI does.
     type: bool
     default: false
+  verify_checksum:
+    description:
+      - Before loading anything, check the archive against C(ARCHIVE.sha256) beside it (as written by
+        O(airgap.hangar.hangar_save#module:checksum_file=true) or C(sha256sum)); fail when it is missing or differs.
+      - Reads the whole archive once more.
+    type: bool
+    default: false
+    version_added: 0.2.0
   create_harbor_projects:
     description:
       - When the registry answers Harbor's C(/api/v2.0/ping), create the missing projects of the images
@@ -202,6 +210,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_re
     run_module_manager,
     run_result,
 )
+from ansible_collections.airgap.hangar.plugins.module_utils._archive.checksum import verify_checksum_file
 from ansible_collections.airgap.hangar.plugins.module_utils._archive.reader import ArchiveReader
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.archive_store import ArchiveSource
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.engine import CopyEngine, run_parallel
@@ -225,6 +234,8 @@ class LoadManager:
         started = time.monotonic()
         params = self.params
         credentials = registry_credentials(params)
+        if params["verify_checksum"]:
+            verify_checksum_file(params["archive"])
         with ArchiveReader(params["archive"]) as reader, \
                 registry_client(self.module, params["registry"], credentials, self.jobs) as client, \
                 CopyEngine(self.options, log=self.module.debug) as engine:
@@ -264,6 +275,7 @@ def main():
             overwrite=dict(type="bool", default=False),
             platform_tags=dict(type="bool", default=False),
             create_harbor_projects=dict(type="bool", default=True),
+            verify_checksum=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )

@@ -18,8 +18,13 @@ description:
   - An existing archive at O(archive) is reused, as the Hangar CLI's C(sync) does. Images already stored
     with the same platform digests are kept, missing or changed ones are added or replaced. When there is
     nothing to do, the file is left untouched and the task reports C(changed=false).
-  - The archive is written to a temporary file beside it and moved into place when complete, so an
-    interrupted run leaves the previous archive as it was.
+  - A new archive is written to a temporary file beside it and moved into place when complete. An existing
+    archive is updated in place, without a copy - new entries are appended, then a new index - so an update costs
+    about what the new images cost, and an interrupted run leaves an archive that loads with its previous content
+    (the next run cuts off what the interrupted one appended).
+  - Runs writing the same archive take turns - each holds a lock on the archive path (a lock file beside it) and
+    waits for another at most O(timeout) - and each works on what the one before committed. Loads and validations
+    of the archive are never blocked; they read it as last committed.
 author:
   - airgap.hangar contributors (@airgap)
 extends_documentation_fragment:
@@ -62,6 +67,16 @@ options:
       - Start a new archive instead of updating the one at O(archive).
     type: bool
     default: false
+  checksum_file:
+    description:
+      - Write C(ARCHIVE.sha256) beside the archive in the C(sha256sum) format with a relative name, so
+        C(sha256sum -c) checks it in any folder, and M(airgap.hangar.hangar_load) with
+        O(airgap.hangar.hangar_load#module:verify_checksum=true) checks it before loading.
+      - Hashing reads the whole archive once; it is skipped when the archive did not change and the checksum file
+        is newer than it.
+    type: bool
+    default: false
+    version_added: 0.2.0
 notes:
   - Signatures (cosign C(*.sig) images) are not saved.
   - The registry options (O(username), O(password), O(auth_file), O(tls_verify), O(ca_path)) apply to every
@@ -237,6 +252,11 @@ diff:
       harbor.example.internal/library/nginx:1.25: {digest: null, platforms: []}
     after:
       harbor.example.internal/library/nginx:1.25: {digest: "sha256:0d17...", platforms: [linux/amd64]}
+checksum:
+  description: The sha256 of the archive written to C(ARCHIVE.sha256).
+  returned: when O(checksum_file=true) and not in check mode
+  type: str
+  version_added: 0.2.0
 msg:
   description: A one-line summary.
   returned: always
@@ -265,6 +285,10 @@ from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_report import (
     run_module_manager,
     run_result,
+)
+from ansible_collections.airgap.hangar.plugins.module_utils._archive.checksum import (
+    read_checksum_file,
+    write_checksum_file,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._archive.writer import ArchiveWriter
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.archive_store import ArchiveDestination
@@ -304,7 +328,8 @@ class SaveManager:
     def run(self):
         started = time.monotonic()
         with registry_stores(self.module, self.credentials, self.jobs) as pool, \
-                ArchiveWriter(self._writer_path(), reuse=not self.force) as writer, \
+                ArchiveWriter(self._writer_path(), reuse=not self.force, timeout=self.options.timeout,
+                              check_mode=self.module.check_mode) as writer, \
                 CopyEngine(self.options, log=self.module.debug) as engine:
             destination = ArchiveDestination(writer)
             self.results = [ImageResult(entry.source, self.archive, entry=entry) for entry in self.entries]
@@ -323,6 +348,11 @@ class SaveManager:
         result = run_result(self.results, started, retries, "Saved", "to %s" % self.archive, self.module.check_mode,
                             self.failed_file, changed, diff=self.module._diff, diff_header=self.archive)
         result["archive"] = self.archive
+        if self.module.params["checksum_file"] and os.path.exists(self.archive):
+            if write_checksum_file(self.archive, check_mode=self.module.check_mode):
+                result["changed"] = True
+            if not self.module.check_mode:
+                result["checksum"] = read_checksum_file(self.archive)[0]
         return result
 
 
@@ -339,6 +369,7 @@ def main():
             archive=dict(type="path", required=True),
             source_registry=dict(type="str"),
             force=dict(type="bool", default=False),
+            checksum_file=dict(type="bool", default=False),
         ),
         required_one_of=[("images", "file")],
         supports_check_mode=True,

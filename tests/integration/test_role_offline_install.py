@@ -5,6 +5,8 @@ check mode, real, check mode again, real again (changed=0, no blob sent), one im
 A second test splits a list across three hosts (offline_install_shard).
 """
 
+import hashlib
+
 import pytest
 
 from ansible_collections.airgap.hangar.plugins.module_utils._archive.reader import ArchiveReader
@@ -88,6 +90,9 @@ def test_check_real_rerun_add_one_and_lost_tag(registry, destination, client_for
     validated = real.task(VALIDATE_TASK)["airgap-site"]["stats"]
     assert (validated["passed"], validated["failed"]) == (3, 0)
     assert connected.read_bytes() == airgapped.read_bytes()
+    # offline_install_checksum_file: the checksum file travels with the archive (the load checks it).
+    assert (airgapped.parent / "images.zip.sha256").read_text() == \
+        "%s  images.zip\n" % hashlib.sha256(connected.read_bytes()).hexdigest()
     for repository in list(source)[:3]:
         dest_repo = "airgap/" + repository.split("/", 1)[1]
         assert dest_client.head_manifest(dest_repo, "1.0")["digest"] == source[repository].digest

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -28,6 +29,10 @@ BLOB_DIRECTORY = "share/sha256/"
 _BLOB_ENTRY_RE = re.compile(r"^share/sha256/([0-9a-f]{64})$")
 # `<hex>/` itself is the folder's directory entry: the Hangar CLI finds a platform folder by that name.
 _FOLDER_ENTRY_RE = re.compile(r"^([0-9a-f]{64})/(index\.json|oci-layout)?$")
+_DIGEST_MATCH = re.compile(r"sha256:[0-9a-f]{64}").fullmatch
+# (index.json key, attribute) of the string fields of an `images[]` object.
+_IMAGE_STRINGS = (("arch", "arch"), ("os", "os"), ("variant", "variant"), ("osVersion", "os_version"),
+                  ("mediaType", "media_type"), ("config", "config"), ("digest", "digest"))
 _VERSION_RE = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
 _TIME_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
                       r"(?:([Zz])|([+-])(\d{2}):(\d{2}))$")
@@ -130,16 +135,44 @@ class ArchivePlatformImage:
 
     @classmethod
     def from_dict(cls, doc, where):
-        _require_object(doc, where)
-        image = cls(
-            arch=_string(doc, "arch", where), os=_string(doc, "os", where), variant=_string(doc, "variant", where),
-            os_version=_string(doc, "osVersion", where), os_features=_strings(doc, "osFeatures", where),
-            media_type=_string(doc, "mediaType", where), layers=_digests(doc, "layers", where),
-            config=_digest(doc, "config", where), digest=_digest(doc, "digest", where),
-            annotations=_string_map(doc, "annotations", where),
-        )
-        if not image.digest:
+        """Parse and validate one `images[]` object. This runs for every platform of every entry
+        (an index of 20,000 entries has 40,000 or more), so it checks types directly and fills the
+        instance without the copies __post_init__ makes for arbitrary callers."""
+        if not isinstance(doc, dict):
+            _require_object(doc, where)
+        get = doc.get
+        values = {}
+        for key, name in _IMAGE_STRINGS:
+            value = get(key)
+            if value is None:
+                value = ""
+            elif not isinstance(value, str):
+                raise ArchiveError("%s: %s must be a string" % (where, key))
+            values[name] = value
+        for key in ("config", "digest"):
+            value = values[key]
+            if value and not _DIGEST_MATCH(value):
+                _checked_digest(value, where, key)
+        layers = get("layers")
+        if layers is None:
+            layers = []
+        elif not isinstance(layers, list) or not all(isinstance(item, str) and _DIGEST_MATCH(item) for item in layers):
+            layers = _digests(doc, "layers", where)
+        features = get("osFeatures")
+        if features is None:
+            features = []
+        elif not isinstance(features, list) or not all(isinstance(item, str) for item in features):
+            features = _strings(doc, "osFeatures", where)
+        annotations = get("annotations")
+        if annotations is None:
+            annotations = {}
+        elif not isinstance(annotations, dict) or not all(isinstance(item, str) for item in annotations.values()):
+            annotations = _string_map(doc, "annotations", where)
+        if not values["digest"]:
             raise ArchiveError("%s has no digest" % where)
+        image = cls.__new__(cls)
+        values.update(layers=list(layers), os_features=list(features), annotations=dict(annotations))
+        image.__dict__.update(values)
         return image
 
 
@@ -218,11 +251,24 @@ class ArchiveIndex:
     """The root index.json: entries keyed by source and tag (or source and digest when untagged)."""
 
     def __init__(self, entries=(), time=None, version=INDEX_VERSION):
-        self.entries = []
+        # key -> entry in insertion order, and reference counts of the digests the entries name,
+        # so that put, find and the digest lookups are O(1) per entry (20,000-entry indexes exist).
+        self._entries = {}
+        self._blob_refs = self._images = self._image_refs = None
+        # Counts the changes put and remove made: a writer compares it instead of every entry.
+        self.revision = 0
         self.version = version
         self.time = time or now()
         for entry in entries:
             self.put(entry)
+
+    @property
+    def entries(self):
+        """The entries, in the order they were first added (a new list; change them with put/remove)."""
+        return list(self._entries.values())
+
+    def __len__(self):
+        return len(self._entries)
 
     @classmethod
     def from_json(cls, data):
@@ -257,43 +303,84 @@ class ArchiveIndex:
 
     def find(self, source, tag=None, digest=None):
         """The entry of source:tag, or of source@digest when there is no tag; None if absent."""
-        key = _entry_key(source, tag, digest)
-        return next((entry for entry in self.entries if entry.key == key), None)
+        return self._entries.get(_entry_key(source, tag, digest))
 
     def put(self, entry):
         """Add the entry, or replace the one with the same key in place; True if the index changed."""
         _check_entry(entry, entry.reference if entry.source else "archive entry")
-        for position, current in enumerate(self.entries):
-            if current.key == entry.key:
-                if current == entry:
-                    return False
-                self.entries[position] = entry
-                return True
-        self.entries.append(entry)
+        current = self._entries.get(entry.key)
+        if current is not None:
+            if current == entry:
+                return False
+            self._count(current, -1)
+        self._entries[entry.key] = entry
+        self._count(entry, 1)
+        self.revision += 1
         return True
 
     def remove(self, source, tag=None, digest=None):
         """Remove the entry of source:tag (or source@digest); True if there was one."""
-        entry = self.find(source, tag, digest)
+        entry = self._entries.pop(_entry_key(source, tag, digest), None)
         if entry is None:
             return False
-        self.entries.remove(entry)
+        self._count(entry, -1)
+        self.revision += 1
         return True
+
+    def _count(self, entry, step):
+        """Keep the digest counts current, once they have been built (see _references)."""
+        if self._blob_refs is None:
+            return
+        blobs = entry.blob_digests
+        if step > 0:
+            self._blob_refs.update(blobs)
+        else:
+            self._blob_refs.subtract(blobs)
+            for digest in blobs:
+                if self._blob_refs[digest] <= 0:
+                    del self._blob_refs[digest]
+        for image in entry.images:
+            self._image_refs[image.digest] += step
+            if step > 0:
+                self._images[image.digest] = image
+            elif self._image_refs[image.digest] <= 0:
+                del self._image_refs[image.digest]
+                self._images.pop(image.digest, None)
+
+    def _references(self):
+        """Build the digest counts on first use: parsing an index that is only listed skips them."""
+        if self._blob_refs is None:
+            self._blob_refs, self._images, self._image_refs = Counter(), {}, Counter()
+            for entry in self._entries.values():
+                self._count(entry, 1)
+        return self._blob_refs
 
     def all_blob_digests(self):
         """Every blob the index needs: layers, configs, platform manifests and top-level manifests."""
-        digests = set()
-        for entry in self.entries:
-            digests |= entry.blob_digests
-        return digests
+        return set(self._references())
+
+    def needs_blob(self, digest):
+        return digest in self._references()
 
     def manifest_digests(self):
         """The platform manifests stored, each with a `<hex>/` folder."""
-        return {image.digest for entry in self.entries for image in entry.images}
+        self._references()
+        return set(self._images)
+
+    def has_manifest(self, digest):
+        """True when some entry names `digest` as a platform manifest (O(1))."""
+        self._references()
+        return digest in self._images
+
+    def image(self, digest):
+        """The ArchivePlatformImage of a platform manifest digest, or None (O(1))."""
+        self._references()
+        return self._images.get(digest)
 
     def images_by_digest(self):
         """digest -> ArchivePlatformImage, for every platform manifest of the index."""
-        return {image.digest: image for entry in self.entries for image in entry.images}
+        self._references()
+        return dict(self._images)
 
 
 # -- versions and times

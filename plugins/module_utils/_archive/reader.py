@@ -6,7 +6,9 @@
 The zip's central directory is read once with the standard zipfile module (ZIP64, data
 descriptors and missing directory entries are all fine there). Entry data is then read with
 os.pread on the archive's one file descriptor: no shared file position, so any number of
-threads can stream blobs at once. Only `index.json`, `share/sha256/<hex>` and
+threads can stream blobs at once. A reader sees the last committed state of an archive that is
+being updated in place, or that a killed update left: only the committed length the update's
+journal records is read (journal.py). Only `index.json`, `share/sha256/<hex>` and
 `<hex>/{index.json,oci-layout}` mean anything; every other entry is ignored, and nothing is ever
 written to a path made from an entry name.
 """
@@ -30,12 +32,15 @@ from .index import (
     folder_entry_names,
     parse_entry_name,
 )
+from .journal import committed_length
 
 MAX_SMALL_BLOB_SIZE = 64 * 1024 * 1024
 _LOCAL_HEADER = struct.Struct("<4s22xHH")
 _LOCAL_HEADER_SIGNATURE = b"PK\x03\x04"
 _FLAG_ENCRYPTED = 0x1
 _FLAG_UTF8 = 0x800
+_FLAG_DATA_DESCRIPTOR = 0x8
+_DESCRIPTOR_SIGNATURE = b"PK\x07\x08"
 _LISTED_MISSING = 10
 
 
@@ -49,7 +54,7 @@ class ArchiveReader:
         except OSError as exc:
             raise ArchiveError("Error opening archive %s: %s" % (self.path, exc.strerror or exc)) from exc
         try:
-            self.file_size = os.fstat(self._file.fileno()).st_size
+            self.file_size = committed_length(self.path, self._file.fileno())
             self._entries = self._read_central_directory()
             self._data_offsets = {}
             if INDEX_ENTRY not in self._entries:
@@ -102,6 +107,20 @@ class ArchiveReader:
         """The platform folders that have their `<hex>/` directory entry (Hangar CLI archives may not)."""
         return {digest for digest in self.folder_digests if folder_directory_name(digest) in self._entries}
 
+    def dead_bytes(self):
+        """Bytes before the central directory that no needed entry occupies: what earlier updates
+        left (old index.json and central directories, replaced entries). A compaction frees them."""
+        needed = {blob_entry_name(digest) for digest in self.index.all_blob_digests()}
+        for digest in self.index.manifest_digests():
+            needed.update(folder_entry_names(digest))
+            needed.add(folder_directory_name(digest))
+        needed.add(INDEX_ENTRY)
+        live = 0
+        for name, info in self._entries.items():
+            if name in needed:
+                live += self._entry_span(info)
+        return max(0, self._directory_offset - live)
+
     def verify(self, check_content=False):
         """Check that every entry the index needs is present (blobs and `<hex>/` folders); with
         check_content, also read every needed blob and check its digest. Raises ArchiveError
@@ -131,6 +150,15 @@ class ArchiveReader:
         yield VerifyingReader(_EntryStream(self._file.fileno(), offset, length, self.path), digest, length,
                               what="blob in archive %s" % self.path)
 
+    def read_entry(self, name, max_size=MAX_SMALL_BLOB_SIZE):
+        """The bytes of a small entry that is not a blob (a folder's index.json), CRC-checked."""
+        info = self._entry(name)
+        offset, length = self._stored_data(name, max_size=max_size)
+        data = b"".join(_EntryStream(self._file.fileno(), offset, length, self.path))
+        if zlib.crc32(data) != info.CRC:
+            raise ArchiveError("Error reading archive %s: %s is corrupt (CRC mismatch)" % (self.path, name))
+        return data
+
     def read_blob(self, digest, max_size=MAX_SMALL_BLOB_SIZE):
         """A small blob (manifest, config, index), verified; larger declared sizes are refused."""
         offset, length = self._stored_data(blob_entry_name(digest), max_size=max_size)
@@ -141,8 +169,9 @@ class ArchiveReader:
 
     def _read_central_directory(self):
         try:
-            with zipfile.ZipFile(self._file) as archive:
+            with zipfile.ZipFile(_CommittedView(self._file.fileno(), self.file_size)) as archive:
                 infos = archive.infolist()
+                self._directory_offset = archive.start_dir
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, struct.error) as exc:
             raise ArchiveError("Error reading archive %s: not a zip file, or truncated (%s)"
                                % (self.path, exc)) from exc
@@ -206,6 +235,69 @@ class ArchiveReader:
             offset = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
             self._data_offsets[info.orig_filename] = offset
         return offset
+
+    def _entry_span(self, info):
+        """Bytes of an entry in the file: local header, data and data descriptor."""
+        if info.is_dir():
+            start = info.header_offset
+            header = os.pread(self._file.fileno(), _LOCAL_HEADER.size, start)
+            if len(header) < _LOCAL_HEADER.size:
+                return 0
+            _signature, name_length, extra_length = _LOCAL_HEADER.unpack(header)
+            return _LOCAL_HEADER.size + name_length + extra_length
+        try:
+            end = self._data_offset(info) + info.compress_size
+        except ArchiveError:
+            return 0
+        if info.flag_bits & _FLAG_DATA_DESCRIPTOR:
+            signature = os.pread(self._file.fileno(), 4, end) == _DESCRIPTOR_SIGNATURE
+            zip64 = info.file_size >= 0xFFFFFFFF or _has_zip64_extra(info.extra)
+            end += (4 if signature else 0) + 4 + (16 if zip64 else 8)
+        return end - info.header_offset
+
+
+def _has_zip64_extra(extra):
+    position = 0
+    while position + 4 <= len(extra):
+        header_id, length = struct.unpack_from("<HH", extra, position)
+        if header_id == 1:
+            return True
+        position += 4 + length
+    return False
+
+
+class _CommittedView:
+    """The first `size` bytes of a file, as a read-only file object for zipfile (os.pread, so the
+    reader's own file position is never used)."""
+
+    def __init__(self, fd, size):
+        self._fd = fd
+        self._size = size
+        self._position = 0
+
+    def seekable(self):
+        return True
+
+    def tell(self):
+        return self._position
+
+    def seek(self, offset, whence=os.SEEK_SET):
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise OSError("seek before the start of the archive")
+        self._position = base + offset
+        return self._position
+
+    def read(self, size=-1):
+        end = self._size if size is None or size < 0 else min(self._size, self._position + size)
+        if end <= self._position:
+            return b""
+        data = os.pread(self._fd, end - self._position, self._position)
+        self._position += len(data)
+        return data
+
+    def close(self):
+        pass
 
 
 class _EntryStream:

@@ -1,18 +1,22 @@
 # -*- coding: utf-8 -*-
 # Copyright: airgap.hangar contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Writes Hangar archives, new or updated, atomically (private module_utils, no Ansible imports).
+"""Writes Hangar archives, new or updated in place, crash-safe (private module_utils, no Ansible imports).
 
-Whatever moment the process is killed, the archive path holds the previous complete archive (or
-nothing if there was none) until commit() moves the new one into place:
-- every change goes to a temporary file beside the archive, `.<archive name>.<random>.hangar-tmp`,
-  which commit() completes, fsyncs and renames over the archive with os.replace();
-- to update an archive, the temporary file starts as a kernel copy of it (copy_file_range, a
-  reflink where the filesystem can), made at the first change only; new entries are appended and
-  the old index.json is overwritten. Blobs and `<hex>/` folders that no entry references any more
-  are left out of the new central directory (their bytes stay until a forced rewrite);
-- a writer holds an exclusive flock on its temporary file. A new writer deletes the temporary
-  files of the same archive that nobody holds, which killed runs leave behind.
+A writer holds the archive's exclusive lock (locking.py) from the moment it reads the archive
+until it has committed or given up, so concurrent writers take turns and each works on what the
+one before committed. Whatever moment the process is killed, the archive path holds a loadable
+archive with the previous content (or nothing if there was none), or the new one once committed:
+- a new archive (or `reuse=False`, or `compact=True`) is written to a temporary file beside it,
+  `.<archive name>.<random>.hangar-tmp`, which commit() completes, fsyncs and renames over the
+  archive with os.replace(); a writer holds an flock on its temporary file, and the next writer
+  deletes the temporary files of the same archive that nobody holds (never in check mode);
+- an existing archive is updated in place: its committed length is journaled (journal.py), new
+  entries are appended after its end, and commit() appends a new index.json, central directory
+  and end record, syncs, and drops the journal. The committed bytes are never rewritten, so
+  readers keep reading the last committed state meanwhile, and a killed update is cut back to it
+  by the next writer. Entries nobody references any more, the old index.json and the old central
+  directory stay as dead bytes until `compact=True` rewrites the archive without them.
 
 Entries are written with the standard zipfile module: stored, never compressed, ZIP64 where sizes,
 offsets or the entry count need it. Updating in place uses three long-stable but undocumented
@@ -21,7 +25,6 @@ zipfile attributes: `filelist`, `NameToInfo` and `start_dir`.
 
 from __future__ import annotations
 
-import errno
 import io
 import os
 import re
@@ -45,6 +48,8 @@ from .index import (
     now,
     parse_entry_name,
 )
+from .journal import begin_update, finish_update, fsync_directory, recover
+from .locking import ArchiveLock
 from .reader import ArchiveReader
 
 try:
@@ -55,22 +60,24 @@ except ImportError:  # not POSIX: no locks, stale temporary files are removed wh
 TEMP_SUFFIX = ".hangar-tmp"
 _ENTRY_MODE = 0o644 << 16
 _DIRECTORY_MODE = (0o40755 << 16) | 0x10  # MS-DOS directory flag, as Go writes it
-_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EPERM}
 
 
 class ArchiveWriter:
     """Adds blobs, manifests and index entries to a Hangar archive, then commits it atomically.
 
-    with ArchiveWriter(path) as writer:       # reuse=False starts a new archive (force)
+    with ArchiveWriter(path, timeout=600) as writer:   # reuse=False starts a new archive (force)
         writer.add_blob(digest, size, reader)
         writer.add_manifest(manifest)
         writer.put_entry(entry)
         changed = writer.commit()             # leaving the block without commit() discards everything
 
     add_blob, add_manifest, add_index_blob and put_entry may be called from several threads.
+    `timeout` bounds the wait for another writer's lock (None: wait for it). With `check_mode`
+    the writer takes no lock and writes, recovers and deletes nothing; commit() then only says
+    whether it would change the archive. `compact=True` rewrites the archive without dead bytes.
     """
 
-    def __init__(self, path, reuse=True):
+    def __init__(self, path, reuse=True, timeout=None, check_mode=False, compact=False):
         # Like Ansible's atomic_move: a symlink stays, the file it points to is replaced.
         self.path = os.path.realpath(os.fspath(path))
         self._directory, self._name = os.path.split(self.path)
@@ -78,13 +85,29 @@ class ArchiveWriter:
             raise ArchiveError("Error writing archive %s: it is a directory" % self.path)
         if not os.path.isdir(self._directory):
             raise ArchiveError("Error writing archive %s: its directory does not exist" % self.path)
-        remove_stale_temp_files(self.path)
-        self._base = _open_base(self.path) if reuse and os.path.exists(self.path) else None
+        self.check_mode = check_mode
+        self.recovered_bytes = None
+        self._lock = ArchiveLock(self.path)
+        if not check_mode:
+            self._lock.acquire(timeout)
+        try:
+            if not check_mode:
+                self.recovered_bytes = recover(self.path)
+                remove_stale_temp_files(self.path)
+            self._base = _open_base(self.path) if reuse and os.path.exists(self.path) else None
+        except BaseException:
+            self._lock.release()
+            raise
+        self._compact = bool(compact and self._base is not None)
+        self._in_place = self._base is not None and not self._compact
+        self._journaled = False
         self.index = self._base.index if self._base else ArchiveIndex()
-        self._base_entries = _entries_state(self.index)
+        self._base_revision = self.index.revision
         self._blob_sizes = {d: self._base.blob_size(d) for d in self._base.blob_digests} if self._base else {}
-        self._folders = self._base.folder_digests if self._base else set()
-        self._directories = self._base.folder_directory_digests if self._base else set()
+        # What the zip being written holds already: in place, the base's folders; else nothing yet.
+        self._folders = self._base.folder_digests if self._in_place else set()
+        self._directories = self._base.folder_directory_digests if self._in_place else set()
+        self._written_blobs = set(self._blob_sizes) if self._in_place else set()
         self._zip_lock = threading.Lock()
         self._state = threading.Condition()
         self._in_progress = set()
@@ -106,6 +129,10 @@ class ArchiveWriter:
 
     def has_blob(self, digest):
         return digest in self._blob_sizes
+
+    def blob_size(self, digest):
+        """The size of a stored blob, or None."""
+        return self._blob_sizes.get(digest)
 
     def add_blob(self, digest, size, reader):
         """Stream a blob into the archive, verifying it, unless it is there already; True if written.
@@ -155,16 +182,21 @@ class ArchiveWriter:
             with self._state:
                 if self._in_progress:
                     raise ArchiveError("Error writing archive %s: blobs are still being written" % self.path)
-                changed = self._wrote or _entries_state(self.index) != self._base_entries
-            if not changed:
+                changed = self._wrote or self.index.revision != self._base_revision
+                if self._compact and not changed:
+                    changed = self._base.dead_bytes() > 0
+            if not changed or self.check_mode:
                 self._close()
-                return False
-            incomplete = [entry.reference for entry in self.index.entries if entry.blob_digests - set(self._blob_sizes)]
+                return changed
+            stored = self._blob_sizes.keys()
+            incomplete = [entry.reference for entry in self.index.entries if entry.blob_digests - stored]
             if incomplete:
-                missing = sorted(self.index.all_blob_digests() - set(self._blob_sizes))
+                missing = sorted(self.index.all_blob_digests() - stored)
                 raise ArchiveError("Error writing archive %s: %s name blobs that are not stored: %s"
                                    % (self.path, ", ".join(incomplete), ", ".join(missing)))
             self._open_zip()
+            if self._compact:
+                self._copy_base_blobs()
             for digest, image in sorted(self.index.images_by_digest().items()):
                 if digest not in self._folders:
                     self._write_folder(digest, image.media_type, self._blob_sizes[digest])
@@ -175,9 +207,13 @@ class ArchiveWriter:
             data = self.index.to_json()
             self._write_entry(INDEX_ENTRY, [data], len(data))
             self._io(self._finish_temp_file)
-            self._io(os.replace, self._temp_path, self.path)
-            self._temp_path = None
-            _fsync_directory(self._directory)
+            if self._in_place:
+                self._io(finish_update, self.path)
+                self._journaled = False
+            else:
+                self._io(os.replace, self._temp_path, self.path)
+                self._temp_path = None
+                fsync_directory(self._directory)
             self._close()
         return True
 
@@ -187,6 +223,13 @@ class ArchiveWriter:
             self._close()
 
     # -- internals
+
+    def _copy_base_blobs(self):
+        """Compaction: every blob the index needs that the new file lacks, copied (and verified) from the old."""
+        for digest in sorted(self.index.all_blob_digests() - self._written_blobs):
+            with self._base.open_blob(digest) as stream:
+                self._write_entry(blob_entry_name(digest), stream, self._blob_sizes[digest])
+            self._written_blobs.add(digest)
 
     def _check_open(self):
         if self._failure is not None:
@@ -224,6 +267,7 @@ class ArchiveWriter:
                 self._write_entry(name, chunks, length if size is None else size)
         with self._state:
             self._blob_sizes[digest] = length
+            self._written_blobs.add(digest)
             self._wrote = True
 
     def _write_folder(self, digest, media_type, size):
@@ -283,13 +327,23 @@ class ArchiveWriter:
 
     def _open_zip(self):
         if self._zip is None:
-            fd, self._temp_path = self._io(_create_temp_file, self.path)
-            self._temp_file = os.fdopen(fd, "w+b")
-            if self._base is not None:
-                self._io(_copy_file, self._base.fileno(), fd, self._base.file_size)
+            if self.check_mode:
+                raise ArchiveError("Error writing archive %s: nothing is written in check mode" % self.path)
+            if self._in_place:
+                self._temp_file = self._io(open, self.path, "r+b")
+                length = self._base.file_size
+                if self._io(os.fstat, self._temp_file.fileno()).st_size != length:
+                    raise ArchiveError("Error updating archive %s: it changed while it was locked (another tool "
+                                       "wrote it?); run again" % self.path)
+                self._io(begin_update, self.path, self._temp_file.fileno(), length)
+                self._journaled = True
                 self._zip = self._io(zipfile.ZipFile, self._temp_file, "a", allowZip64=True)
                 _drop_old_index(self._zip)
+                # Append after the committed end: its bytes stay as they are until the commit is done.
+                self._zip.start_dir = length
             else:
+                fd, self._temp_path = self._io(_create_temp_file, self.path)
+                self._temp_file = os.fdopen(fd, "w+b")
                 self._zip = zipfile.ZipFile(self._temp_file, "w", zipfile.ZIP_STORED, allowZip64=True)
         return self._zip
 
@@ -317,16 +371,26 @@ class ArchiveWriter:
         if self._finished:
             return
         self._finished = True
-        if self._zip is not None:
-            with suppress(OSError, ValueError):
-                self._zip.close()
-        if self._temp_file is not None:
-            self._temp_file.close()
-        if self._temp_path is not None:
-            with suppress(FileNotFoundError):
-                os.unlink(self._temp_path)
-        if self._base is not None:
-            self._base.close()
+        try:
+            if self._zip is not None:
+                with suppress(OSError, ValueError):
+                    self._zip.close()
+            if self._journaled:
+                # An update that is not committed: back to the committed length, then no journal.
+                self._temp_file.flush()
+                os.ftruncate(self._temp_file.fileno(), self._base.file_size)
+                os.fsync(self._temp_file.fileno())
+                finish_update(self.path)
+                self._journaled = False
+            if self._temp_file is not None:
+                self._temp_file.close()
+            if self._temp_path is not None:
+                with suppress(FileNotFoundError):
+                    os.unlink(self._temp_path)
+            if self._base is not None:
+                self._base.close()
+        finally:
+            self._lock.release()
 
 
 # -- zip central directory
@@ -340,14 +404,8 @@ def _keep_entries(archive, keep):
 
 
 def _drop_old_index(archive):
-    """Take index.json out of the central directory; when it is the last entry of the file (as Go
-    and this writer put it), let new entries overwrite its bytes."""
-    old = [info for info in archive.filelist if info.filename == INDEX_ENTRY]
-    if old:
-        _keep_entries(archive, lambda info: info.filename != INDEX_ENTRY)
-        last = max(info.header_offset for info in old)
-        if all(info.header_offset < last for info in archive.filelist):
-            archive.start_dir = last
+    """Take index.json out of the central directory (its bytes stay, dead, until a compaction)."""
+    _keep_entries(archive, lambda info: info.filename != INDEX_ENTRY)
 
 
 def _forget_last_entry(archive, info):
@@ -422,40 +480,6 @@ def _try_lock(fd):
     return True
 
 
-def _copy_file(source_fd, target_fd, size):
-    """Copy `size` bytes in the kernel where it can (copy_file_range), else through a buffer."""
-    copied = 0
-    if hasattr(os, "copy_file_range"):
-        try:
-            while copied < size:
-                count = os.copy_file_range(source_fd, target_fd, size - copied, copied, copied)
-                if not count:
-                    break
-                copied += count
-        except OSError as exc:
-            if exc.errno not in _NO_KERNEL_COPY:
-                raise
-    while copied < size:
-        chunk = os.pread(source_fd, min(CHUNK_SIZE, size - copied), copied)
-        if not chunk:
-            raise OSError(errno.EIO, "the archive shrank while it was being copied")
-        copied += os.pwrite(target_fd, chunk, copied)
-
-
-def _fsync_directory(directory):
-    """Make the rename durable; some filesystems cannot fsync a directory, which is fine."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 @contextmanager
 def _spooled(stream, directory, name):
     """Read `stream` to its end (so it is verified) into an anonymous file; yields (file, length)."""
@@ -476,10 +500,6 @@ def _open_base(path):
     except ArchiveError as exc:
         raise ArchiveError("Error updating archive %s: it is not a readable Hangar archive (%s); set force: true "
                            "to replace it with a new archive" % (path, exc)) from exc
-
-
-def _entries_state(index):
-    return [entry.to_dict() for entry in index.entries]
 
 
 def _verifies(reader, digest):

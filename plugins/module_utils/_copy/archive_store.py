@@ -32,7 +32,11 @@ def find_entry(index, ref):
 
 
 def image_descriptor(image, size):
-    """The index descriptor of an archive platform image."""
+    """The index descriptor of an archive platform image; one stored without a platform (a chart or
+    a file, as Hangar stores them) has none, so platform filters pass it like any OCI artifact."""
+    descriptor = {"mediaType": image.media_type, "digest": image.digest, "size": size}
+    if not image.arch and not image.os:
+        return descriptor
     platform = Platform(os=image.os, architecture=image.arch, variant=image.variant or "",
                         os_version=image.os_version or "", os_features=tuple(image.os_features or ()))
     descriptor = {"mediaType": image.media_type, "digest": image.digest, "size": size,
@@ -56,6 +60,10 @@ class ArchiveSource:
         entry = self._entry(ref)
         if entry.index_digest and self.reader.has_blob(entry.index_digest):
             return Manifest.from_bytes(self.reader.read_blob(entry.index_digest), entry.index_media_type)
+        if len(entry.images) == 1 and not entry.images[0].arch and not entry.images[0].os:
+            # A chart or a file as the Hangar CLI stores it: the one manifest is the artifact itself.
+            image = entry.images[0]
+            return Manifest.from_bytes(self.reader.read_blob(image.digest), image.media_type)
         descriptors = self.platform_descriptors(ref, None)
         return Manifest.from_bytes(build_index(descriptors), OCI_INDEX)
 
@@ -92,7 +100,7 @@ class ArchiveDestination:
         return plan.top.digest if current else None
 
     def has_manifest(self, ref, digest):
-        return self.writer.has_blob(digest) and digest in self.writer.index.manifest_digests()
+        return self.writer.has_blob(digest) and self.writer.index.has_manifest(digest)
 
     def has_blob(self, ref, digest):
         return self.writer.has_blob(digest)
@@ -117,7 +125,7 @@ class ArchiveDestination:
                 platform = Platform.from_dict(descriptor.get("platform"))
                 images.append(ArchivePlatformImage.for_manifest(manifest, platform, descriptor.get("annotations")))
                 continue
-            stored = self.writer.index.images_by_digest().get(descriptor["digest"])
+            stored = self.writer.index.image(descriptor["digest"])
             if stored is not None:
                 images.append(replace(stored, annotations=dict(descriptor.get("annotations") or {})))
         entry = ArchiveEntry(source=ref.name, tag=ref.tag, images=images,

@@ -131,15 +131,16 @@ class TestUpdate:
     def test_adds_an_image_without_rewriting_untouched_bytes(self, tmp_path, factory):
         path = tmp_path / "a.zip"
         write_archive(path, [("a/first", "1", factory.oci_index(attestations=False))])
+        previous = path.read_bytes()
         before = entry_bytes(path)
         assert write_archive(path, [("a/second", "1", factory.docker_image())])
+        # An update in place only appends: the committed archive is still the file's first bytes.
+        assert path.read_bytes()[:len(previous)] == previous
         after = entry_bytes(path)
-        for name, (offset, data) in before.items():
-            if name != "index.json":
-                assert after[name] == (offset, data), name
-        # The old index.json was last: the new entries start where it started.
-        assert min(offset for name, (offset, _data) in after.items() if name not in before) == before["index.json"][0]
-        index = check_archive_layout(path)
+        assert {name: offset for name, (offset, _data) in after.items() if name in before and name != "index.json"} == \
+            {name: offset for name, (offset, _data) in before.items() if name != "index.json"}
+        assert min(offset for name, (offset, _data) in after.items() if name not in before) == len(previous)
+        index = check_archive_layout(path, strict=False)
         assert [entry["source"] for entry in index["list"]] == ["a/first", "a/second"]
 
     def test_reuses_blobs_already_stored(self, tmp_path, factory):
@@ -161,10 +162,9 @@ class TestUpdate:
         cli_image = factory.oci_index(attestations=True)
         write_hangar_cli_archive(path, [("docker.io/library/cli", "1", cli_image.manifests)], cli_image.blobs,
                                  directory_entries=directory_entries)
-        before = entry_bytes(path)
+        previous = path.read_bytes()
         assert write_archive(path, [("docker.io/library/ours", "2", factory.docker_image())])
-        after = entry_bytes(path)
-        assert all(after[name] == value for name, value in before.items() if name != "index.json")
+        assert path.read_bytes()[:len(previous)] == previous
         index = check_archive_layout(path, strict=not directory_entries)
         assert [entry.get("indexDigest") for entry in index["list"]][0] is None
         with ArchiveReader(path) as reader:
@@ -291,7 +291,7 @@ class TestSafety:
         data = os.urandom(3 * MiB)
         with ArchiveWriter(path) as writer:
             with pytest.raises(DigestMismatchError):
-                writer.add_blob(sha256_digest(data), len(data), io.BytesIO(data[:-1] + b"x"))
+                writer.add_blob(sha256_digest(data), len(data), io.BytesIO(data[:-1] + bytes([data[-1] ^ 1])))
             assert writer.add_blob(sha256_digest(data), None, iter([data[:MiB], b"", data[MiB:]]))
             store_image(writer, "a/b", "1", raw_image([data]))
             assert writer.commit()
@@ -478,11 +478,14 @@ def test_killed_at_any_moment_the_previous_archive_stays(tmp_path, factory):
         with ArchiveReader(path) as reader:
             reader.verify(check_content=True)
             completed = reader.index.find("reg.example.com/killed/app", "1") is not None
-        if completed:  # the kill came after the rename: a complete new archive; start again from the old
+            sources = [entry.source for entry in reader.index.entries]
+        if completed:  # the kill came after the commit: a complete new archive; start again from the old
             path.write_bytes(previous)
-        else:
-            assert path.read_bytes() == previous
-        assert len(temp_files(tmp_path)) <= 1  # each run removed what the one before left
+        else:  # the committed archive is untouched; what the killed run appended is not part of it
+            assert path.read_bytes()[:len(previous)] == previous
+            assert sources == ["reg.example.com/base/app"]
+        # each run removed what the one before left: at most the lock, the journal and one temporary file
+        assert len(temp_files(tmp_path)) <= 3
 
     finished = subprocess.run([sys.executable, "-u", "-c", script], capture_output=True, text=True, timeout=120,
                               check=False)
