@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -38,18 +39,17 @@ def context(tmp_path_factory):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(REPO / name, root / name)
     output = run([BIN_DIR / "ansible-builder", "create", "--file", DEFINITION, "--context", "context", "-v", "2"], root)
-    return root, root / "context", output
+    return SimpleNamespace(root=root, built=root / "context", output=output)
 
 
 def test_builder_creates_the_context_without_a_warning(context):
-    _, _, output = context
-    assert "WARNING" not in output, output
-    assert "Complete!" in output
+    assert "WARNING" not in context.output, context.output
+    assert "Complete!" in context.output
 
 
 def test_the_context_holds_the_tarball_and_the_requirements(context):
-    root, built, _ = context
-    shipped = (root / "build" / "collection" / TARBALL).read_bytes()
+    built = context.built
+    shipped = (context.root / "build" / "collection" / TARBALL).read_bytes()
     assert (built / "_build" / "collections" / TARBALL).read_bytes() == shipped
     assert (built / "_build" / "requirements.txt").read_text() == (REPO / "requirements.txt").read_text()
     assert (built / "_build" / "bindep.txt").read_text() == (REPO / "bindep.txt").read_text()
@@ -58,7 +58,7 @@ def test_the_context_holds_the_tarball_and_the_requirements(context):
 
 
 def test_the_containerfile_names_its_base_image_and_installs_from_the_context(context):
-    _, built, _ = context
+    built = context.built
     definition = yaml.safe_load((REPO / DEFINITION).read_text())
     base_image = definition["images"]["base_image"]["name"]
     assert base_image and not base_image.startswith("quay.io/ansible/ansible-runner")
@@ -70,7 +70,7 @@ def test_the_containerfile_names_its_base_image_and_installs_from_the_context(co
 
 
 def test_the_galaxy_step_installs_the_collection_from_the_context(context, tmp_path):
-    _, built, _ = context
+    built = context.built
     run([BIN_DIR / "ansible-galaxy", "collection", "install", "--offline", "-r", "requirements.yml",
          "--collections-path", tmp_path], built / "_build")
     installed = tmp_path / "ansible_collections" / "airgap" / "hangar"
@@ -83,8 +83,7 @@ def test_the_galaxy_step_installs_the_collection_from_the_context(context, tmp_p
 
 
 def test_the_tarball_ships_no_caches_or_copies(context):
-    root, _, _ = context
-    with tarfile.open(root / "build" / "collection" / TARBALL) as archive:
+    with tarfile.open(context.root / "build" / "collection" / TARBALL) as archive:
         names = archive.getnames()
     assert "changelogs/changelog.yaml" in names and "CHANGELOG.rst" in names
     assert not [name for name in names

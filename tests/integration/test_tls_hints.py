@@ -28,8 +28,8 @@ def test_a_plain_http_source_of_mirror_names_source_tls_verify(registry, unique_
     assert hints(error) == {"source_tls_verify"}, error
 
 
-def test_a_self_signed_destination_of_mirror_names_tls_verify_and_ca_path(registry, tls_registry, image_factory,
-                                                                         client_for, unique_repo):
+def test_a_self_signed_destination_of_mirror_names_tls_verify_and_ca_path(
+        registry, tls_registry, image_factory, client_for, unique_repo):
     repo = unique_repo("tlsdest")
     image_factory.docker_image().push(client_for(registry), repo, "1.0")
     error = error_of(run_module("hangar_mirror", dict(images=["%s/%s:1.0" % (registry.host, repo)],
