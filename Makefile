@@ -27,16 +27,17 @@ PYTHON ?= $(shell for p in python3.11 python3 $${PYENV_ROOT:-$$HOME/.pyenv}/vers
 IN_VENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PYTHONPYCACHEPREFIX="$(CURDIR)/build/pycache" \
 	HYPOTHESIS_STORAGE_DIRECTORY="$(CURDIR)/build/hypothesis"
 
-.PHONY: help demo test bench deps system-deps venv pytest lint sanity clean distclean
+.PHONY: help demo test bench deps system-deps venv pytest lint sanity ecosystem clean distclean
 
 help:
 	@echo "make demo         run the main job on local registries (demo/run_demo.py)"
 	echo "make bench        benchmarks against skopeo (bench/README.md; BENCH_ARGS=--quick)"
-	echo "make test         install what the tests need, then run pytest, ruff and ansible-test sanity"
+	echo "make test         install what the tests need, then run pytest, ruff, ansible-test sanity and ecosystem"
 	echo "make deps         install the test tools (apt) and .venv (pip); cheap when done already"
 	echo "make pytest       unit and integration tests (PYTEST_ARGS=... for more pytest options)"
 	echo "make lint         ruff check"
 	echo "make sanity       ansible-test sanity on a copy of the collection under build/sanity"
+	echo "make ecosystem    ansible-lint (production), galaxy-importer on the built tarball, changelog lint"
 	echo "make clean        remove build/; make distclean also removes .venv"
 
 demo: deps
@@ -46,7 +47,7 @@ demo: deps
 bench: deps
 	@$(IN_VENV) python bench/run.py $(BENCH_ARGS)
 
-test: pytest lint sanity
+test: pytest lint sanity ecosystem
 
 deps: system-deps venv
 
@@ -106,6 +107,11 @@ lint: deps
 
 sanity: deps
 	@$(IN_VENV) tests/sanity/run-sanity.sh
+
+# What Galaxy, Automation Hub and collection maintainers run (tests/ecosystem/run-ecosystem.sh);
+# fails on any violation or warning. ansible-builder's check is a pytest test.
+ecosystem: deps
+	@$(IN_VENV) tests/ecosystem/run-ecosystem.sh
 
 clean:
 	rm -rf build

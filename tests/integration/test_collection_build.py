@@ -5,11 +5,14 @@ import fnmatch
 import subprocess
 import tarfile
 
+import yaml
+
 from tests.support.playbook_runner import BIN_DIR, local_host, repo_path, run_playbook
 
 # What a build must leave out: test output, caches, the virtualenv, benchmark results.
 NOT_SHIPPED = ("build/*", ".venv/*", "tests/output/*", "bench/results/*", "*/__pycache__/*", "*.pyc",
-               ".pytest_cache/*", ".ruff_cache/*", ".hypothesis/*", ".git/*", "*.tar.gz")
+               ".pytest_cache/*", ".ruff_cache/*", ".hypothesis/*", ".git/*", "*.tar.gz", ".ansible/*",
+               "changelogs/.plugin-cache.yaml")
 SHIPPED = ("plugins/modules/hangar_save.py", "plugins/module_utils/_registry/client.py", "meta/runtime.yml",
            "roles/offline_install/tasks/main.yml", "roles/offline_install/meta/argument_specs.yml",
            "playbooks/offline_install.yml", "docs/awx/credential_type.yml")
@@ -25,7 +28,8 @@ def galaxy(*args, cwd):
 def test_build_install_and_run_a_playbook_of_the_installed_collection(registry, registry_factory, client_for,
                                                                       image_factory, unique_repo, tmp_path):
     galaxy("build", "--output-path", str(tmp_path), str(repo_path()), cwd=tmp_path)
-    tarball = tmp_path / "airgap-hangar-0.1.0.tar.gz"
+    version = yaml.safe_load(repo_path("galaxy.yml").read_text())["version"]
+    tarball = tmp_path / ("airgap-hangar-%s.tar.gz" % version)
     with tarfile.open(tarball) as tar:
         names = tar.getnames()
     unwanted = sorted({name.split("/")[0] for name in names

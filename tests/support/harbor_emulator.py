@@ -2,7 +2,7 @@
 
 One host:port answers like Harbor does:
 - /api/v2.0: ping, systeminfo, projects (HEAD/GET/POST/PUT/DELETE), a project's repositories, quotas,
-  with Harbor's behaviours (shared/harbor/README.md): `{"errors": [...]}` bodies, Basic auth on every call
+  with Harbor's behaviours (tests/support/harbor/README.md): `{"errors": [...]}` bodies, Basic auth on every call
   where bad or missing credentials mean anonymous, 404 for admins and 403 for others on a missing project,
   409 on a duplicate, 412 when deleting a project that holds repositories, CSRF 403 for a writing request
   that carries the `sid` cookie (which every answer sets), X-Total-Count and Link on lists.

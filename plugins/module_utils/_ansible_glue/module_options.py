@@ -101,13 +101,18 @@ def copy_options(params, check_mode):
 
 
 def registry_credentials(params, prefix=""):
-    """Keyword arguments for RegistryClient from the options `<prefix>username` and so on."""
+    """Keyword arguments for RegistryClient from the options `<prefix>username` and so on.
+
+    The prefix goes along, so that a hint in an error names the option that applies on that side
+    (source_tls_verify for a source of hangar_mirror, tls_verify for its destination).
+    """
     return dict(
         username=params.get(prefix + "username"),
         password=params.get(prefix + "password"),
         auth_file=params.get("auth_file"),
         tls_verify=params.get(prefix + "tls_verify", True),
         ca_path=params.get(prefix + "ca_path"),
+        option_prefix=prefix,
     )
 
 

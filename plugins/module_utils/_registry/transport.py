@@ -125,7 +125,7 @@ class RegistryTransport:
     """Requests to one registry: session, scheme, authorization, retries, errors."""
 
     def __init__(self, registry, username=None, password=None, auth_file=None, tls_verify=True,
-                 ca_path=None, pool_size=20, timeout=60.0, retry=None, log=None):
+                 ca_path=None, pool_size=20, timeout=60.0, retry=None, log=None, option_prefix=""):
         if REQUESTS_IMPORT_ERROR:
             raise HangarError("RegistryClient needs the Python library requests, which is not installed")
         self.registry = normalize_registry(registry)
@@ -133,8 +133,10 @@ class RegistryTransport:
         self._host = DOCKER_HUB_API_HOST if self.registry == DOCKER_HUB else self.registry
         self._username = username
         self._tls_verify = tls_verify
+        # The prefix of the options that set this client's TLS ("source_" for a source), for hints.
+        self._option_prefix = option_prefix
         if ca_path and not os.path.exists(ca_path):
-            raise InputError("Error using ca_path %s: no such file or directory" % ca_path)
+            raise InputError("Error using %sca_path %s: no such file or directory" % (option_prefix, ca_path))
         self._verify = (ca_path or True) if tls_verify else False
         if not tls_verify:
             # The user chose to skip verification; a warning on every request would only be noise.
@@ -248,11 +250,11 @@ class RegistryTransport:
         if isinstance(exc, requests.exceptions.SSLError):
             verification, reason = _ssl_reason(exc)
             if verification:
-                return TLSError(prefix + "TLS verification failed for %s (%s); set ca_path to the registry's CA, or "
-                                "tls_verify: false for a self-signed registry" % (host, reason),
-                                registry=self.registry)
-            return TLSError(prefix + "%s did not answer TLS (%s); set tls_verify: false for a plain-HTTP registry"
-                            % (host, reason), registry=self.registry)
+                return TLSError(prefix + "TLS verification failed for %s (%s); set %sca_path to the registry's CA, or "
+                                "%stls_verify: false for a self-signed registry"
+                                % (host, reason, self._option_prefix, self._option_prefix), registry=self.registry)
+            return TLSError(prefix + "%s did not answer TLS (%s); set %stls_verify: false for a plain-HTTP registry"
+                            % (host, reason, self._option_prefix), registry=self.registry)
         return RegistryError(prefix + "cannot reach %s: %s" % (host, describe_transient_error(exc)),
                              registry=self.registry)
 

@@ -23,8 +23,6 @@ from ansible_collections.airgap.hangar.plugins.module_utils._image.manifest impo
 from ansible_collections.airgap.hangar.plugins.module_utils._image.platform import Platform
 from tests.support.archive_checks import check_index_json
 
-ARCHIVE_MD = Path(__file__).resolve().parents[6] / "shared" / "ARCHIVE.md"
-
 
 def digest(char):
     return "sha256:" + char * 64
@@ -45,13 +43,34 @@ def index_json(**document):
     return json.dumps(dict({"version": "v1.2.0", "time": "2026-03-20T15:04:05+08:00"}, **document)).encode()
 
 
+# The example of the archive format's spec (ARCHIVE.md, "Example"), its shortened digests made whole by
+# repeating their digits: one image with an amd64 manifest and its attestation, nanosecond time.
+SPEC_EXAMPLE = (
+    '{"list":[{"source":"docker.io/library/nginx","tag":"1.25","archList":["amd64","unknown"],'
+    '"osList":["linux","unknown"],"images":['
+    '{"arch":"amd64","os":"linux","mediaType":"application/vnd.oci.image.manifest.v1+json",'
+    '"layers":["sha256:%(aa)s","sha256:%(bb)s"],"config":"sha256:%(cc)s","digest":"sha256:%(91d7)s"},'
+    '{"arch":"unknown","os":"unknown","mediaType":"application/vnd.oci.image.manifest.v1+json",'
+    '"layers":["sha256:%(dd)s"],"config":"sha256:%(ee)s","digest":"sha256:%(e5c1)s",'
+    '"annotations":{"vnd.docker.reference.digest":"sha256:%(91d7)s",'
+    '"vnd.docker.reference.type":"attestation-manifest"}}]}],'
+    '"version":"v1.2.0","time":"2026-03-20T15:04:05.123456789+08:00"}'
+) % {short: (short * 64)[:64] for short in ("aa", "bb", "cc", "dd", "ee", "91d7", "e5c1")}
+# The spec itself, when the workspace's specs are beside the checkout (optional: only to see the copy is true).
+ARCHIVE_MD = Path(__file__).resolve().parents[6] / "shared" / "ARCHIVE.md"
+
+
 def spec_example():
-    """The example of ARCHIVE.md, with its shortened digests (`sha256:aa..`) made whole."""
-    if not ARCHIVE_MD.exists():
-        pytest.skip("../shared/ARCHIVE.md is not there")
+    return SPEC_EXAMPLE.encode()
+
+
+def test_the_carried_example_is_the_specs():
+    if not ARCHIVE_MD.is_file():
+        pytest.skip("the archive spec is not at %s: nothing to compare the carried example with" % ARCHIVE_MD)
     text = ARCHIVE_MD.read_text()
     example = re.search(r"## Example.*?```json\n(.*?)```", text, re.S).group(1)
-    return re.sub(r"sha256:([0-9a-f]+)\.\.", lambda m: "sha256:" + (m.group(1) * 64)[:64], example).encode()
+    whole = re.sub(r"sha256:([0-9a-f]+)\.\.", lambda m: "sha256:" + (m.group(1) * 64)[:64], example)
+    assert json.loads(whole) == json.loads(SPEC_EXAMPLE)
 
 
 class TestSpecExample:
