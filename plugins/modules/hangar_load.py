@@ -174,6 +174,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module
     fail_without_requirements,
     registry_client,
     registry_credentials,
+    required_together,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_report import (
     run_module_manager,
@@ -201,7 +202,7 @@ class LoadManager:
     def run(self):
         started = time.monotonic()
         params = self.params
-        credentials = registry_credentials(params)
+        credentials = registry_credentials(params).bind([], params["registry"])
         with ArchiveReader(params["archive"]) as reader, \
                 registry_client(self.module, params["registry"], credentials, self.jobs) as client, \
                 CopyEngine(self.options, log=self.module.debug) as engine:
@@ -229,19 +230,21 @@ class LoadManager:
 
 
 def main():
+    spec = argument_spec(
+        REGISTRY_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS,
+        archive=dict(type="path", required=True),
+        registry=dict(type="str", required=True),
+        images=dict(type="list", elements="str"),
+        file=dict(type="path"),
+        source_registry=dict(type="str"),
+        project=dict(type="str"),
+        overwrite=dict(type="bool", default=False),
+        platform_tags=dict(type="bool", default=False),
+        create_harbor_projects=dict(type="bool", default=True),
+    )
     module = AnsibleModule(
-        argument_spec=argument_spec(
-            REGISTRY_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS,
-            archive=dict(type="path", required=True),
-            registry=dict(type="str", required=True),
-            images=dict(type="list", elements="str"),
-            file=dict(type="path"),
-            source_registry=dict(type="str"),
-            project=dict(type="str"),
-            overwrite=dict(type="bool", default=False),
-            platform_tags=dict(type="bool", default=False),
-            create_harbor_projects=dict(type="bool", default=True),
-        ),
+        argument_spec=spec,
+        required_together=required_together(spec),
         supports_check_mode=True,
     )
     fail_without_requirements(module)

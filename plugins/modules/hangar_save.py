@@ -23,7 +23,8 @@ description:
 author:
   - airgap.hangar contributors (@airgap)
 extends_documentation_fragment:
-  - airgap.hangar.hangar
+  - airgap.hangar.hangar.connection
+  - airgap.hangar.hangar.source_credentials
   - airgap.hangar.hangar.platforms
   - airgap.hangar.hangar.transfer
 attributes:
@@ -64,8 +65,10 @@ options:
     default: false
 notes:
   - Signatures (cosign C(*.sig) images) are not saved.
-  - The registry options (O(username), O(password), O(auth_file), O(tls_verify), O(ca_path)) apply to every
-    source registry.
+  - Every registry this module talks to is a source, so its credentials are the source credentials
+    (O(source_username), O(source_password), E(HANGAR_SOURCE_USERNAME), E(HANGAR_SOURCE_PASSWORD)); the
+    destination's E(HANGAR_REGISTRY_USERNAME) and E(HANGAR_REGISTRY_PASSWORD) are never read. O(tls_verify)
+    and O(ca_path) apply to every source registry.
 seealso:
   - module: airgap.hangar.hangar_load
   - module: airgap.hangar.hangar_validate
@@ -88,14 +91,28 @@ EXAMPLES = r'''
     failed_file: /srv/transfer/images-failed.txt
 
 # A password set with the task keyword `environment:` shows in `ansible-playbook -vvv` output: pass it as
-# an option, or set HANGAR_REGISTRY_PASSWORD in ansible-playbook's own environment (as AWX credentials do).
+# an option, or set HANGAR_SOURCE_PASSWORD in ansible-playbook's own environment (as AWX credentials do).
 - name: Save through a local mirror of Docker Hub, with its credentials
   airgap.hangar.hangar_save:
     file: images.txt
     archive: images.zip
     source_registry: mirror.example.com:5000
-    username: "{{ mirror_user }}"
-    password: "{{ mirror_password }}"
+    source_username: "{{ mirror_user }}"
+    source_password: "{{ mirror_password }}"
+
+- name: Save from two registries, each with its own login
+  airgap.hangar.hangar_save:
+    images:
+      - docker.io/library/nginx:1.25
+      - quay.io/prometheus/prometheus:v2.53.0
+    archive: images.zip
+    registry_auth:
+      - registry: docker.io
+        username: "{{ hub_user }}"
+        password: "{{ hub_token }}"
+      - registry: quay.io
+        username: "{{ quay_user }}"
+        password: "{{ quay_token }}"
 '''
 
 RETURN = r'''
@@ -231,14 +248,16 @@ from dataclasses import replace
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
+    CONNECTION_OPTIONS,
     PLATFORM_OPTIONS,
-    REGISTRY_OPTIONS,
+    SOURCE_CREDENTIAL_OPTIONS,
     TRANSFER_OPTIONS,
     argument_spec,
     copy_options,
     fail_without_requirements,
     registry_credentials,
     registry_stores,
+    required_together,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_report import (
     run_module_manager,
@@ -261,12 +280,14 @@ class SaveManager:
         self.options = copy_options(params, module.check_mode)
         self.jobs = params["jobs"]
         self.failed_file = params["failed_file"]
-        self.credentials = registry_credentials(params)
         entries = collect_entries(params["images"], params["file"])
         if params["source_registry"]:
             registry = normalize_registry(params["source_registry"])
             entries = [_with_source(entry, entry.source.with_registry(registry)) for entry in entries]
         self.entries = entries
+        # Every registry of a save is a source: the source credentials, TLS from tls_verify and ca_path.
+        self.credentials = registry_credentials(params, "source_", tls_prefix="").bind(
+            [entry.source.registry for entry in entries], params["source_registry"])
         self.results = []
 
     def _writer_path(self, stack):
@@ -307,16 +328,18 @@ def _with_source(entry, source):
 
 
 def main():
+    spec = argument_spec(
+        SOURCE_CREDENTIAL_OPTIONS, CONNECTION_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS,
+        images=dict(type="list", elements="str"),
+        file=dict(type="path"),
+        archive=dict(type="path", required=True),
+        source_registry=dict(type="str"),
+        force=dict(type="bool", default=False),
+    )
     module = AnsibleModule(
-        argument_spec=argument_spec(
-            REGISTRY_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS,
-            images=dict(type="list", elements="str"),
-            file=dict(type="path"),
-            archive=dict(type="path", required=True),
-            source_registry=dict(type="str"),
-            force=dict(type="bool", default=False),
-        ),
+        argument_spec=spec,
         required_one_of=[("images", "file")],
+        required_together=required_together(spec),
         supports_check_mode=True,
     )
     fail_without_requirements(module)

@@ -17,6 +17,8 @@ import re
 from urllib.parse import quote, urljoin, urlsplit
 
 from .._errors import HangarError, HarborError, InputError
+from .._image.reference import normalize_registry
+from .._registry.credentials import find_credentials
 from .._registry.retry import REQUESTS_IMPORT_ERROR, RetryPolicy, describe_transient_error
 
 if not REQUESTS_IMPORT_ERROR:
@@ -24,7 +26,7 @@ if not REQUESTS_IMPORT_ERROR:
     import urllib3
 
 API_PATH = "/api/v2.0"
-PROJECT_NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+PROJECT_NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*\Z")
 PROJECT_NAME_MAX = 255
 PROJECT_NAME_RULE = "1-255 characters matching ^[a-z0-9]+(?:[._-][a-z0-9]+)*$ (lower case letters and digits, " \
                     "separated by single '.', '_' or '-')"
@@ -98,15 +100,24 @@ class HarborClient:
     """One Harbor instance, reached at `url` (https://host[:port], or http:// for plain HTTP)."""
 
     def __init__(self, url, username=None, password=None, tls_verify=True, ca_path=None, timeout=30, retry=None,
-                 log=None):
+                 log=None, auth_file=None, lookup=True):
+        """Without username, credentials come from the same lookup as the registry's (auth_file, else the
+        default auth files and credential helpers) for Harbor's host, unless lookup is False."""
         if REQUESTS_IMPORT_ERROR:
             raise HangarError("HarborClient needs the Python library requests, which is not installed")
         self.url = _base_url(url)
+        if not username and lookup:
+            found = find_credentials(normalize_registry(urlsplit(self.url).netloc), auth_file=auth_file)
+            if found is not None:
+                username, password = found.username, found.password
         self.username = username
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.log = log
         self._session = requests.Session()
+        # No ~/.netrc (requests reads it when trust_env is on): Harbor gets the credentials given, or none.
+        self._session.trust_env = False
+        self._session.proxies = requests.utils.get_environ_proxies(self.url + "/")
         self._session.cookies.set_policy(_RefuseAllCookies())
         if username:
             self._session.auth = (username, password or "")
