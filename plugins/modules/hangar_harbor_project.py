@@ -229,6 +229,7 @@ msg:
 '''
 
 import re
+import traceback
 from decimal import Decimal
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
@@ -454,6 +455,9 @@ def main():
         result = HarborProjectManager(module).run()
     except HangarError as exc:
         module.fail_json(msg=str(exc))
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        module.fail_json(msg="Error managing Harbor project %s: unexpected %s: %s" % (
+            module.params["name"], type(exc).__name__, exc), exception=traceback.format_exc())
     module.exit_json(**result)
 
 
