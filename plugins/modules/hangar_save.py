@@ -266,7 +266,8 @@ from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_re
 from ansible_collections.airgap.hangar.plugins.module_utils._archive.writer import ArchiveWriter
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.archive_store import ArchiveDestination
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.engine import CopyEngine, run_parallel
-from ansible_collections.airgap.hangar.plugins.module_utils._copy.model import COPIED, ImageResult
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.model import COPIED, FAILED, ImageResult
+from ansible_collections.airgap.hangar.plugins.module_utils._errors import describe_unexpected
 from ansible_collections.airgap.hangar.plugins.module_utils._image.image_list import collect_entries
 from ansible_collections.airgap.hangar.plugins.module_utils._image.reference import normalize_registry
 
@@ -298,6 +299,13 @@ class SaveManager:
         self.module.warn("the folder of %s does not exist: predicting a new archive" % self.archive)
         return os.path.join(stack.enter_context(tempfile.TemporaryDirectory()), os.path.basename(self.archive))
 
+    def _commit(self, writer):
+        try:
+            return writer.commit()
+        except Exception as exc:
+            _uncommitted(self.results, describe_unexpected(exc))
+            raise
+
     def run(self):
         started = time.monotonic()
         with ExitStack() as stack, registry_stores(self.module, self.credentials, self.jobs) as pool, \
@@ -315,12 +323,21 @@ class SaveManager:
             if self.module.check_mode:
                 changed = changed or self.force
             else:
-                changed = writer.commit()
+                changed = self._commit(writer)
             retries = pool.retries() + engine.retries
         result = run_result(self.results, started, retries, "Saved", "to %s" % self.archive, self.module.check_mode,
                             self.failed_file, changed)
         result["archive"] = self.archive
         return result
+
+
+def _uncommitted(results, error):
+    """An image is `copied` only once it is in the archive: when the commit fails, none of them is."""
+    for result in results:
+        if result.status == COPIED:
+            result.status = FAILED
+            result.error = "Error saving %s: not saved, the archive could not be written: %s" % (
+                result.source_ref, error)
 
 
 def _with_source(entry, source):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-import traceback
 
 from .._copy.model import COPIED, FAILED, SKIPPED, UNCHANGED
 from .._errors import HangarError
@@ -142,8 +141,9 @@ def run_module_manager(module, manager_class, failure=failure_when_any_failed, *
     except HangarError as exc:
         _fail_with_partial(module, manager, str(exc), **context)
     except Exception as exc:  # pylint: disable=broad-exception-caught
-        _fail_with_partial(module, manager, "Error running %s: unexpected %s: %s" % (
-            module._name, type(exc).__name__, exc), exception=traceback.format_exc(), **context)
+        # The exception itself: Ansible puts its traceback in `exception` when tracebacks are shown for errors.
+        _fail_with_partial(module, manager, "Error: unexpected %s: %s (the images done so far are in `images`)" % (
+            type(exc).__name__, exc), exception=exc, **context)
     message = failure(manager.results, result)
     if message:
         module.fail_json(**dict(result, msg=message))

@@ -26,6 +26,7 @@ import io
 import os
 import re
 import secrets
+import shutil
 import tempfile
 import threading
 import time
@@ -279,7 +280,7 @@ class ArchiveWriter:
             return function(*args, **kwargs)
         except OSError as exc:
             self._failure = exc
-            raise ArchiveError("Error writing archive %s: %s" % (self.path, exc)) from exc
+            raise ArchiveError("Error writing archive %s: %s%s" % (self.path, exc, _disk_full_hint(exc, self))) from exc
 
     def _open_zip(self):
         if self._zip is None:
@@ -485,3 +486,22 @@ def _entries_state(index):
 def _verifies(reader, digest):
     # A reader that already checks this digest is not wrapped again, so each blob is hashed once.
     return isinstance(reader, VerifyingReader) and reader.digest == digest
+
+
+def _disk_full_hint(exc, writer):
+    """For a full disk or quota: how much is free beside the archive and how much the new one needed."""
+    if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return ""
+    try:
+        free = shutil.disk_usage(writer._directory).free
+    except OSError:
+        return ""
+    written = 0
+    try:
+        if writer._temp_file is not None:
+            written = writer._temp_file.tell()
+    except (OSError, ValueError):
+        pass
+    return ("; %d bytes free in %s, and the new archive had reached %d bytes when the write failed: free at "
+            "least that much more (the new archive is written beside the old one before replacing it)"
+            % (free, writer._directory, written))

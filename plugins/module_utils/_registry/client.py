@@ -22,7 +22,7 @@ import io
 import json
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from .._errors import DigestMismatchError, HangarError, RegistryError
+from .._errors import DigestMismatchError, HangarError, RegistryError, UnsupportedMediaTypeError
 from .._image.digest import CHUNK_SIZE, DIGEST_RE, VerifyingReader, sha256_digest, validate_digest
 from .._image.manifest import Manifest
 from .._image.media_types import ACCEPT_MANIFESTS, DOCKER_MANIFEST_V1_SIGNED
@@ -126,8 +126,13 @@ class RegistryClient(RegistryTransport):
         self.stats.add("bytes_received", len(data))
         if is_html(response):
             raise self._not_a_registry(response, doing, on_what)
-        manifest = Manifest.from_bytes(data, response.headers.get("Content-Type"))
-        digests = acceptable_digests(manifest)
+        try:
+            manifest = Manifest.from_bytes(data, response.headers.get("Content-Type"))
+            digests = acceptable_digests(manifest)
+        except UnsupportedMediaTypeError:
+            raise
+        except HangarError as exc:
+            raise RegistryError("Error %s %s: %s" % (doing, on_what, exc), registry=self.registry) from None
         for expected in (ref, response.headers.get("Docker-Content-Digest")):
             if expected and DIGEST_RE.match(expected) and expected not in digests:
                 raise DigestMismatchError(expected, manifest.digest, "manifest " + on_what)
