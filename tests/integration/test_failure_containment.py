@@ -13,7 +13,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from ansible.module_utils._internal import _traceback as ansible_traceback
 
 from ansible_collections.airgap.hangar.plugins.module_utils._archive.reader import ArchiveReader
