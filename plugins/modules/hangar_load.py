@@ -203,11 +203,12 @@ class LoadManager:
         started = time.monotonic()
         params = self.params
         credentials = registry_credentials(params).bind([], params["registry"])
-        with ArchiveReader(params["archive"]) as reader, \
+        with ArchiveReader(params["archive"], strict=False) as reader, \
                 registry_client(self.module, params["registry"], credentials, self.jobs) as client, \
                 CopyEngine(self.options, log=self.module.debug) as engine:
             self.results = plan_load(reader.index, client.registry, images=params["images"], file=params["file"],
-                                     source_registry=params["source_registry"], project=params["project"])
+                                     source_registry=params["source_registry"], project=params["project"],
+                                     archive=params["archive"])
             if params["create_harbor_projects"]:
                 projects = HarborProjects.for_registry(client, credentials, log=self.module.debug)
                 if projects is not None:

@@ -232,7 +232,7 @@ class ValidateManager:
         """(results, source of each result, target of each result) for the mode the options select."""
         params = self.params
         if params["archive"]:
-            reader = stack.enter_context(ArchiveReader(params["archive"]))
+            reader = stack.enter_context(ArchiveReader(params["archive"], strict=False))
             archive = ArchiveSource(reader)
         def destination_of(result):
             return result.dest_ref
@@ -242,7 +242,8 @@ class ValidateManager:
 
         if params["archive"] and params["registry"]:
             planned = plan_load(reader.index, params["registry"], images=params["images"], file=params["file"],
-                                source_registry=params["source_registry"], project=params["project"])
+                                source_registry=params["source_registry"], project=params["project"],
+                                archive=params["archive"])
             target = self._side(planned, "", destination_of, params["registry"])
             targets = stack.enter_context(registry_stores(self.module, target, self.jobs))
             return planned, lambda r: archive, lambda r: targets.store(r.dest_ref.registry)

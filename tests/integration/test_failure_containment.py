@@ -10,6 +10,7 @@ import resource
 import subprocess
 import sys
 import uuid
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,35 @@ def test_harbor_answers_of_the_wrong_shape_give_a_message(kind, answer, expected
     assert "Error reading Harbor project team on %s" % harbor.url in result["msg"], result["msg"]
     assert "HTTP 200" in result["msg"] and "/api/v2.0/projects/team" in result["msg"]
     assert expected in result["msg"], result["msg"]
+
+
+def test_a_malformed_index_entry_fails_only_that_entry(registry, registry_factory, client_for, image_factory,
+                                                       unique_repo, tmp_path):
+    repos = [unique_repo("index"), unique_repo("index")]
+    images = [image_factory.docker_image(), image_factory.docker_image()]
+    for repo, image in zip(repos, images):
+        image.push(client_for(registry), repo, "1.0")
+    archive = tmp_path / "images.zip"
+    saved = run_module("hangar_save", dict(images=["%s/%s:1.0" % (registry.host, repo) for repo in repos],
+                                           archive=str(archive), tls_verify=False, **ALL_PLATFORMS))
+    assert saved["changed"] is True, saved["msg"]
+    broken = tmp_path / "broken.zip"
+    with zipfile.ZipFile(archive) as source, zipfile.ZipFile(broken, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "index.json":
+                index = json.loads(data)
+                index["list"][1]["images"] = "not a list"
+                data = json.dumps(index).encode()
+            target.writestr(info, data)
+    destination = registry_factory()
+
+    loaded = run_module("hangar_load", dict(archive=str(broken), registry=destination.host, tls_verify=False,
+                                            **ALL_PLATFORMS))
+
+    assert loaded["failed"] is True
+    assert [r["status"] for r in loaded["images"]] == ["copied", "failed"]
+    error = loaded["images"][1]["error"]
+    assert "Error loading entry 1 of archive %s" % broken in error and "images must be a list" in error, error
+    assert client_for(destination).head_manifest(repos[0], "1.0")["digest"] == images[0].digest
+    assert client_for(destination).head_manifest(repos[1], "1.0") is None
