@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.model import Deadline
 from ansible_collections.airgap.hangar.plugins.module_utils._errors import RegistryError
 from ansible_collections.airgap.hangar.plugins.module_utils._registry.client import RegistryClient
-from ansible_collections.airgap.hangar.plugins.module_utils._copy.model import Deadline
 from ansible_collections.airgap.hangar.plugins.module_utils._registry.retry import RetryPolicy
 from ansible_collections.airgap.hangar.plugins.module_utils._registry.transport import deadline_scope
 from tests.support.fault_proxy import FaultProxy
