@@ -35,10 +35,10 @@ def test_a_redirect_targets_challenge_never_gets_the_registrys_credentials(schem
                     else 'Basic realm="evil"')}, b'{"errors":[{"code":"UNAUTHORIZED","message":"who are you"}]}'
             )) as elsewhere, FaultProxy(basic_registry.host, redirect=lambda method, path: (
                 "%s%s" % (elsewhere.url, path) if method == "GET" and "/manifests/" in path else None)) as front:
-        result = run_module("hangar_save", dict(images=["%s/%s:1.0" % (front.host, repo)],
-                                                archive=str(tmp_path / "a.zip"), source_username=basic_registry.username,
-                                                source_password=basic_registry.password, tls_verify=False,
-                                                **ALL_PLATFORMS))
+        result = run_module("hangar_save", dict(
+            images=["%s/%s:1.0" % (front.host, repo)], archive=str(tmp_path / "a.zip"),
+            source_username=basic_registry.username, source_password=basic_registry.password, tls_verify=False,
+            **ALL_PLATFORMS))
 
     assert result["failed"] is True
     assert "401" in result["images"][0]["error"], result["images"][0]["error"]
