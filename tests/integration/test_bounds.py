@@ -18,7 +18,7 @@ TRICKLE_GAP = 0.25
 
 
 class _Misbehaving(PlainHTTPHandler):
-    def do_GET(self):  # noqa: N802 (the name BaseHTTPRequestHandler calls)
+    def do_GET(self):
         owner = self.server.owner
         owner.requests.append(self.path)
         if self.path in ("/v2/", "/api/v2.0/ping"):
