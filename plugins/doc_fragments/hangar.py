@@ -41,8 +41,8 @@ options:
     description:
       - Credentials for particular registries, each sent to its own registry only (for example one login
         for each of several source registries).
-      - The credentials of a side (O(username) for the destination, O(source_username) for the sources) win
-        over an entry for the same registry.
+      - The credentials of a side (C(username) for the destination, C(source_username) for the sources, where
+        the module has them) win over an entry for the same registry.
       - A registry that neither has gets its credentials from the credential files, as docker and skopeo do.
     type: list
     elements: dict
@@ -91,7 +91,7 @@ options:
       - User name for the source registry, and only for it. It goes to O(source_registry) when that is set,
         else to the one registry the images name. When the images name several registries, setting it is an
         error; give each its credentials in O(registry_auth).
-      - It is never sent to the destination, and the destination's O(username)/E(HANGAR_REGISTRY_USERNAME)
+      - It is never sent to the destination, and the destination's C(username)/E(HANGAR_REGISTRY_USERNAME)
         are never sent to a source.
       - When not set, credentials come from O(registry_auth), else O(auth_file) and the default credential
         files, for each source registry.
