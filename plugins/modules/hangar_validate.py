@@ -234,6 +234,7 @@ class ValidateManager:
         if params["archive"]:
             reader = stack.enter_context(ArchiveReader(params["archive"], strict=False))
             archive = ArchiveSource(reader)
+
         def destination_of(result):
             return result.dest_ref
 

@@ -128,9 +128,8 @@ def run_with_file_size_limit(name, args, limit, workdir):
     return json.loads(output[output.index("{"):])
 
 
-def test_a_full_disk_fails_the_save_with_the_archive_named_and_keeps_the_old_one(registry, client_for,
-                                                                                  image_factory, unique_repo,
-                                                                                  tmp_path):
+def test_a_full_disk_fails_the_save_with_the_archive_named_and_keeps_the_old_one(
+        registry, client_for, image_factory, unique_repo, tmp_path):
     small_repo, big_repo = unique_repo("disk"), unique_repo("disk")
     image_factory.docker_image().push(client_for(registry), small_repo, "1.0")
     big = image_factory.docker_image(layer_sizes=(3 * 1024 * 1024,))

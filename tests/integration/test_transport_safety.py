@@ -24,8 +24,8 @@ def basic_value(user, password):
 
 
 @pytest.mark.parametrize("scheme", ["Bearer", "Basic"])
-def test_a_redirect_targets_challenge_never_gets_the_registrys_credentials(scheme, basic_registry, client_for,
-                                                                             image_factory, unique_repo, tmp_path):
+def test_a_redirect_targets_challenge_never_gets_the_registrys_credentials(
+        scheme, basic_registry, client_for, image_factory, unique_repo, tmp_path):
     repo = unique_repo("redirect")
     image_factory.docker_image().push(client_for(basic_registry), repo, "1.0")
     with ScriptedServer(lambda request: (200, {"Content-Type": "application/json"}, b'{"token": "stolen"}')) \

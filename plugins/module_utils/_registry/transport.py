@@ -37,8 +37,13 @@ if not REQUESTS_IMPORT_ERROR:
     from requests.adapters import HTTPAdapter
 
 DOCKER_HUB_API_HOST = "registry-1.docker.io"
-# Bounds on what is read into memory, as containers/image (iolimits) has them: manifests, indexes, configs and
-# other small JSON blobs 4 MiB; error bodies and token answers 1 MiB.
+REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
+MAX_REDIRECTS = 10
+PROBE_CONNECT_TIMEOUT = 10.0
+USER_AGENT = "airgap.hangar"
+# Bounds on what is read into memory, as containers/image (iolimits) has them: manifests, indexes and configs
+# 4 MiB; registry error bodies are parsed up to 1 MiB; any other answer read whole (token answers, tag lists,
+# catalogs) up to 16 MiB.
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 MAX_CONFIG_SIZE = 4 * 1024 * 1024
 MAX_SMALL_BODY_SIZE = 1024 * 1024
@@ -151,10 +156,6 @@ def answered_plain_http(exc):
                 return True
     text = str(exc)
     return any(reason in text for reason in PLAIN_HTTP_ANSWER_REASONS)
-REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
-MAX_REDIRECTS = 10
-PROBE_CONNECT_TIMEOUT = 10.0
-USER_AGENT = "airgap.hangar"
 
 
 class TransferStats:
