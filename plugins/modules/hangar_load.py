@@ -210,7 +210,8 @@ class LoadManager:
                                      source_registry=params["source_registry"], project=params["project"],
                                      archive=params["archive"])
             if params["create_harbor_projects"]:
-                projects = HarborProjects.for_registry(client, credentials, log=self.module.debug)
+                projects = HarborProjects.for_registry(client, credentials, log=self.module.debug,
+                                                       deadline=self.options.timeout)
                 if projects is not None:
                     self.projects_created = projects.prepare(self.results, self.module.check_mode)
             source = ArchiveSource(reader)

@@ -204,7 +204,7 @@ class MirrorManager:
     def _create_projects(self, destinations):
         for registry in dict.fromkeys(r.dest_ref.registry for r in self.results):
             projects = HarborProjects.for_registry(destinations.store(registry).client, self.destination,
-                                                   log=self.module.debug)
+                                                   log=self.module.debug, deadline=self.options.timeout)
             if projects is not None:
                 results = [r for r in self.results if r.dest_ref.registry == registry]
                 self.projects_created.extend(projects.prepare(results, self.module.check_mode))
