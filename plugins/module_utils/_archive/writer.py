@@ -191,7 +191,8 @@ class ArchiveWriter:
 
     def _check_open(self):
         if self._failure is not None:
-            raise ArchiveError("Error writing archive %s: an earlier write failed: %s" % (self.path, self._failure))
+            raise ArchiveError("Error writing archive %s: an earlier write failed: %s%s"
+                               % (self.path, self._failure, _disk_full_hint(self._failure, self)))
         if self._finished:
             raise ArchiveError("Error writing archive %s: the writer is closed" % self.path)
 
