@@ -7,33 +7,74 @@ from __future__ import annotations
 
 class ModuleDocFragment(object):
 
-    # Registry connection and credentials (the destination for load and mirror, the source for save).
-    DOCUMENTATION = r'''
+    # The pieces below are each written once; DOCUMENTATION and SOURCE are made of them, because a module
+    # that has only sources (hangar_save) takes CONNECTION and SOURCE_CREDENTIALS without the rest.
+
+    # The destination's credentials (load, mirror, validate): the registry the module writes to or checks.
+    DESTINATION = r'''
 options:
   username:
     description:
-      - User name for the registry.
-      - When not set, credentials come from O(auth_file), else C(REGISTRY_AUTH_FILE), the containers
-        C(auth.json) and C(~/.docker/config.json), including C(credHelpers) and C(credsStore) when the
-        C(docker-credential-*) helper is installed.
+      - User name for the destination registry (O(registry)), and only for it. It is never sent to a source
+        registry, nor to a destination other than the one O(registry) names. With C(SOURCE DEST TAG) lines
+        and no O(registry), it goes to the one registry the lines name; when they name several, setting it
+        is an error (use O(registry_auth)).
+      - When not set, the destination's credentials come from O(registry_auth), else O(auth_file), else
+        C(REGISTRY_AUTH_FILE), the containers C(auth.json) and C(~/.docker/config.json), including
+        C(credHelpers) and C(credsStore) when the C(docker-credential-*) helper is installed.
       - If not set, the value of the E(HANGAR_REGISTRY_USERNAME) environment variable is used.
+      - O(username) and O(password) are given together or not at all.
     type: str
   password:
     description:
-      - Password or token for the registry. Never shown in results or logs.
+      - Password or token for the destination registry. Never shown in results or logs.
       - If not set, the value of the E(HANGAR_REGISTRY_PASSWORD) environment variable is used.
       - Set that variable in the environment of C(ansible-playbook) itself (as AWX credentials do), not with
         a task's C(environment) keyword, whose values C(ansible-playbook -vvv) prints.
     type: str
+'''
+
+    # How to reach the registries: per-registry credentials, the credential file, TLS.
+    CONNECTION = r'''
+options:
+  registry_auth:
+    description:
+      - Credentials for particular registries, each sent to its own registry only (for example one login
+        for each of several source registries).
+      - The credentials of a side (C(username) for the destination, C(source_username) for the sources, where
+        the module has them) win over an entry for the same registry.
+      - A registry that neither has gets its credentials from the credential files, as docker and skopeo do.
+    type: list
+    elements: dict
+    version_added: 0.2.0
+    suboptions:
+      registry:
+        description:
+          - The registry, C(host[:port]) (V(docker.io) for Docker Hub).
+        type: str
+        required: true
+      username:
+        description:
+          - User name for that registry.
+        type: str
+        required: true
+      password:
+        description:
+          - Password or token for that registry. Never shown in results or logs.
+        type: str
+        required: true
   auth_file:
     description:
       - A C(auth.json) or C(~/.docker/config.json) style file to read credentials from, instead of the
-        default locations.
+        default locations. Each registry gets the credentials the file has for it, and no other.
     type: path
   tls_verify:
     description:
       - Verify the registry's TLS certificate.
-      - Set to V(false) for a registry with a self-signed certificate or one that speaks plain HTTP.
+      - Set to V(false) for a registry with a self-signed certificate or one that speaks plain HTTP. The
+        module then falls back to plain HTTP only when the registry answered the TLS handshake in plain HTTP;
+        any other HTTPS failure (a timeout, a refused or broken connection) is reported as it is, so that
+        credentials are never sent in clear to a registry that merely failed to answer.
     type: bool
     default: true
   ca_path:
@@ -42,25 +83,35 @@ options:
     type: path
 '''
 
-    # Source registry credentials, for the modules that read from one registry and write to another.
-    SOURCE = r'''
+    # The sources' credentials (save, mirror, validate): the registries the module reads from.
+    SOURCE_CREDENTIALS = r'''
 options:
   source_username:
     description:
-      - User name for the source registries. When not set, credentials come from O(auth_file) and the
-        default credential files, as for O(username).
+      - User name for the source registry, and only for it. It goes to O(source_registry) when that is set,
+        else to the one registry the images name. When the images name several registries, setting it is an
+        error; give each its credentials in O(registry_auth).
+      - It is never sent to the destination, and the destination's C(username)/E(HANGAR_REGISTRY_USERNAME)
+        are never sent to a source.
+      - When not set, credentials come from O(registry_auth), else O(auth_file) and the default credential
+        files, for each source registry.
       - If not set, the value of the E(HANGAR_SOURCE_USERNAME) environment variable is used.
+      - O(source_username) and O(source_password) are given together or not at all.
     type: str
   source_password:
     description:
-      - Password or token for the source registries. Never shown in results or logs.
+      - Password or token for the source registry. Never shown in results or logs.
       - If not set, the value of the E(HANGAR_SOURCE_PASSWORD) environment variable is used.
       - Set that variable in the environment of C(ansible-playbook) itself (as AWX credentials do), not with
         a task's C(environment) keyword, whose values C(ansible-playbook -vvv) prints.
     type: str
+'''
+
+    SOURCE_TLS = r'''
+options:
   source_tls_verify:
     description:
-      - Verify the TLS certificates of the source registries.
+      - Verify the TLS certificates of the source registries (plain HTTP as for O(tls_verify)).
     type: bool
     default: true
   source_ca_path:
@@ -68,6 +119,12 @@ options:
       - A CA bundle file (or directory) to verify the source registries' certificates with.
     type: path
 '''
+
+    # Registry connection and credentials of the modules with a destination registry (load, mirror, validate).
+    DOCUMENTATION = DESTINATION + CONNECTION[len("\noptions:"):]
+
+    # Source registry credentials and TLS, for the modules that read from one registry and write to another.
+    SOURCE = SOURCE_CREDENTIALS + SOURCE_TLS[len("\noptions:"):]
 
     PLATFORMS = r'''
 options:

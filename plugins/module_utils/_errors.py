@@ -70,3 +70,22 @@ class HarborError(HangarError):
         self.status = status
         self.code = code
         super().__init__(message)
+
+
+def describe_unexpected(exc):
+    """A message for an exception that is not one of ours (OSError, RecursionError, KeyError, a JSON error,
+    ...), so that it can end as one image's result instead of a traceback."""
+    if isinstance(exc, HangarError):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return "the data is nested too deeply to be read (RecursionError)"
+    if isinstance(exc, OSError):
+        text = exc.strerror or str(exc) or type(exc).__name__
+        if exc.filename:
+            text += ": %s" % exc.filename
+        return "%s (%s)" % (text, type(exc).__name__)
+    if isinstance(exc, KeyError):
+        return "a required field %s is missing (KeyError)" % (exc.args[0] if exc.args else "")
+    if isinstance(exc, ValueError) and type(exc).__name__ == "JSONDecodeError":
+        return "not valid JSON: %s" % exc
+    return "unexpected %s: %s" % (type(exc).__name__, exc)

@@ -39,12 +39,29 @@ options:
     description:
       - A Harbor user. Harbor treats a call without credentials, or with wrong ones, as anonymous.
       - If not set, the value of the E(HARBOR_USERNAME) environment variable is used.
+      - When neither is set, the credentials are looked up for Harbor's host as for a registry, in
+        O(auth_file), else C(REGISTRY_AUTH_FILE), the containers C(auth.json) and C(~/.docker/config.json)
+        (including credential helpers). C(~/.netrc) is never read.
+      - O(username) and O(password) are given together or not at all.
     type: str
   password:
     description:
       - The password of O(username). Never shown in results or messages.
       - If not set, the value of the E(HARBOR_PASSWORD) environment variable is used.
     type: str
+  auth_file:
+    description:
+      - A C(auth.json) or C(~/.docker/config.json) style file to read Harbor's credentials from, when
+        O(username) is not set, instead of the default locations.
+    type: path
+    version_added: 0.2.0
+  timeout:
+    description:
+      - Deadline for the whole task, as seconds or a duration such as V(90s) or V(5m). A Harbor that answers
+        slowly, or trickles its answer, fails the task with a message once it has passed.
+    type: raw
+    default: 5m
+    version_added: 0.2.0
   tls_verify:
     description:
       - Verify Harbor's TLS certificate. Set to V(false) for a self-signed certificate.
@@ -212,12 +229,14 @@ msg:
 '''
 
 import re
+import traceback
 from decimal import Decimal
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
     fail_without_requirements,
+    parse_timeout,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._errors import HangarError, HarborError, InputError
 from ansible_collections.airgap.hangar.plugins.module_utils._harbor.client import HarborClient, validate_project_name
@@ -277,7 +296,8 @@ class HarborProjectManager:
         if params["storage_quota"] is not None:
             self.wanted["storage_quota"] = parse_storage_quota(params["storage_quota"])
         self.client = HarborClient(params["harbor_url"], username=params["username"], password=params["password"],
-                                   tls_verify=params["tls_verify"], ca_path=params["ca_path"], log=module.debug)
+                                   tls_verify=params["tls_verify"], ca_path=params["ca_path"], log=module.debug,
+                                   auth_file=params["auth_file"], deadline=parse_timeout(params["timeout"]))
 
     def run(self):
         project = self.client.get_project(self.name)
@@ -411,6 +431,8 @@ def main():
             "password": {"type": "str", "no_log": True, "fallback": (env_fallback, ["HARBOR_PASSWORD"])},
             "tls_verify": {"type": "bool", "default": True},
             "ca_path": {"type": "path"},
+            "auth_file": {"type": "path"},
+            "timeout": {"type": "raw", "default": "5m"},
             "name": {"type": "str", "required": True},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "public": {"type": "bool"},
@@ -425,6 +447,7 @@ def main():
             "storage_quota": {"type": "str"},
             "force": {"type": "bool", "default": False},
         },
+        required_together=[["username", "password"]],
         supports_check_mode=True,
     )
     fail_without_requirements(module)
@@ -432,6 +455,9 @@ def main():
         result = HarborProjectManager(module).run()
     except HangarError as exc:
         module.fail_json(msg=str(exc))
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        module.fail_json(msg="Error managing Harbor project %s: unexpected %s: %s" % (
+            module.params["name"], type(exc).__name__, exc), exception=traceback.format_exc())
     module.exit_json(**result)
 
 

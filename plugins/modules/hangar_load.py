@@ -205,6 +205,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module
     fail_without_requirements,
     registry_client,
     registry_credentials,
+    required_together,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_report import (
     run_module_manager,
@@ -233,16 +234,18 @@ class LoadManager:
     def run(self):
         started = time.monotonic()
         params = self.params
-        credentials = registry_credentials(params)
+        credentials = registry_credentials(params).bind([], params["registry"])
         if params["verify_checksum"]:
             verify_checksum_file(params["archive"])
-        with ArchiveReader(params["archive"]) as reader, \
+        with ArchiveReader(params["archive"], strict=False) as reader, \
                 registry_client(self.module, params["registry"], credentials, self.jobs) as client, \
                 CopyEngine(self.options, log=self.module.debug) as engine:
             self.results = plan_load(reader.index, client.registry, images=params["images"], file=params["file"],
-                                     source_registry=params["source_registry"], project=params["project"])
+                                     source_registry=params["source_registry"], project=params["project"],
+                                     archive=params["archive"])
             if params["create_harbor_projects"]:
-                projects = HarborProjects.for_registry(client, credentials, log=self.module.debug)
+                projects = HarborProjects.for_registry(client, credentials, log=self.module.debug,
+                                                       deadline=self.options.timeout)
                 if projects is not None:
                     self.projects_created = projects.prepare(self.results, self.module.check_mode)
             source = ArchiveSource(reader)
@@ -263,20 +266,22 @@ class LoadManager:
 
 
 def main():
+    spec = argument_spec(
+        REGISTRY_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS,
+        archive=dict(type="path", required=True),
+        registry=dict(type="str", required=True),
+        images=dict(type="list", elements="str"),
+        file=dict(type="path"),
+        source_registry=dict(type="str"),
+        project=dict(type="str"),
+        overwrite=dict(type="bool", default=False),
+        platform_tags=dict(type="bool", default=False),
+        create_harbor_projects=dict(type="bool", default=True),
+        verify_checksum=dict(type="bool", default=False),
+    )
     module = AnsibleModule(
-        argument_spec=argument_spec(
-            REGISTRY_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS,
-            archive=dict(type="path", required=True),
-            registry=dict(type="str", required=True),
-            images=dict(type="list", elements="str"),
-            file=dict(type="path"),
-            source_registry=dict(type="str"),
-            project=dict(type="str"),
-            overwrite=dict(type="bool", default=False),
-            platform_tags=dict(type="bool", default=False),
-            create_harbor_projects=dict(type="bool", default=True),
-            verify_checksum=dict(type="bool", default=False),
-        ),
+        argument_spec=spec,
+        required_together=required_together(spec),
         supports_check_mode=True,
     )
     fail_without_requirements(module)

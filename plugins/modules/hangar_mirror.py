@@ -50,7 +50,8 @@ options:
     description:
       - The destination registry, C(host[:port]). Required for lines that give only a source.
       - For C(SOURCE DEST TAG) lines it replaces the registry written in DEST; without it, DEST's registry is used.
-      - The registry options O(username), O(password), O(tls_verify) and O(ca_path) apply to the destination.
+      - The registry options O(username), O(password), O(tls_verify) and O(ca_path) apply to the destination;
+        O(username) and O(password) go to this registry only.
     type: str
   project:
     description:
@@ -193,6 +194,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module
     fail_without_requirements,
     registry_credentials,
     registry_stores,
+    required_together,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_report import (
     run_module_manager,
@@ -216,12 +218,16 @@ class MirrorManager:
         self.results = plan_mirror(params["images"], params["file"], registry=params["registry"],
                                    project=params["project"], source_registry=params["source_registry"],
                                    source_project=params["source_project"])
+        # Each side's credentials go to that side's registry only (see CredentialScope).
+        self.source = registry_credentials(params, "source_").bind(
+            [r.source_ref.registry for r in self.results], params["source_registry"])
+        self.destination = registry_credentials(params).bind(
+            [r.dest_ref.registry for r in self.results if r.dest_ref is not None], params["registry"])
 
     def _create_projects(self, destinations):
-        credentials = registry_credentials(self.params)
         for registry in dict.fromkeys(r.dest_ref.registry for r in self.results):
-            projects = HarborProjects.for_registry(destinations.store(registry).client, credentials,
-                                                   log=self.module.debug)
+            projects = HarborProjects.for_registry(destinations.store(registry).client, self.destination,
+                                                   log=self.module.debug, deadline=self.options.timeout)
             if projects is not None:
                 results = [r for r in self.results if r.dest_ref.registry == registry]
                 self.projects_created.extend(projects.prepare(results, self.module.check_mode))
@@ -229,8 +235,8 @@ class MirrorManager:
     def run(self):
         started = time.monotonic()
         params = self.params
-        with registry_stores(self.module, registry_credentials(params, "source_"), self.jobs) as sources, \
-                registry_stores(self.module, registry_credentials(params), self.jobs) as destinations, \
+        with registry_stores(self.module, self.source, self.jobs) as sources, \
+                registry_stores(self.module, self.destination, self.jobs) as destinations, \
                 CopyEngine(self.options, log=self.module.debug) as engine:
             if params["create_harbor_projects"]:
                 self._create_projects(destinations)
@@ -251,20 +257,22 @@ class MirrorManager:
 
 
 def main():
+    spec = argument_spec(
+        REGISTRY_OPTIONS, SOURCE_REGISTRY_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS,
+        images=dict(type="list", elements="raw"),
+        file=dict(type="path"),
+        registry=dict(type="str"),
+        project=dict(type="str"),
+        source_registry=dict(type="str"),
+        source_project=dict(type="str"),
+        overwrite=dict(type="bool", default=False),
+        platform_tags=dict(type="bool", default=False),
+        create_harbor_projects=dict(type="bool", default=False),
+    )
     module = AnsibleModule(
-        argument_spec=argument_spec(
-            REGISTRY_OPTIONS, SOURCE_REGISTRY_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS,
-            images=dict(type="list", elements="raw"),
-            file=dict(type="path"),
-            registry=dict(type="str"),
-            project=dict(type="str"),
-            source_registry=dict(type="str"),
-            source_project=dict(type="str"),
-            overwrite=dict(type="bool", default=False),
-            platform_tags=dict(type="bool", default=False),
-            create_harbor_projects=dict(type="bool", default=False),
-        ),
+        argument_spec=spec,
         required_one_of=[("images", "file")],
+        required_together=required_together(spec),
         supports_check_mode=True,
     )
     fail_without_requirements(module)

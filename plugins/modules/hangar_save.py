@@ -28,7 +28,8 @@ description:
 author:
   - airgap.hangar contributors (@airgap)
 extends_documentation_fragment:
-  - airgap.hangar.hangar
+  - airgap.hangar.hangar.connection
+  - airgap.hangar.hangar.source_credentials
   - airgap.hangar.hangar.platforms
   - airgap.hangar.hangar.transfer
 attributes:
@@ -79,13 +80,15 @@ options:
     version_added: 0.2.0
 notes:
   - Signatures (cosign C(*.sig) images) are not saved.
-  - The registry options (O(username), O(password), O(auth_file), O(tls_verify), O(ca_path)) apply to every
-    source registry.
   - A reference pinned by digest (C(name@sha256:...), also C(name:tag@sha256:...)) names exact bytes - the
     whole manifest list or index it names is copied, every platform and attestation, whatever O(arch) and O(os)
     say (a warning names the platforms the filter would have left out), so C(<dest>@sha256:...) resolves at the
     destination and a rerun reports no change. With a tag too, the tag ends as that manifest (no merge).
   - In check mode nothing is written, O(failed_file) included; RV(failed_images) lists the lines it would hold.
+  - Every registry this module talks to is a source, so its credentials are the source credentials
+    (O(source_username), O(source_password), E(HANGAR_SOURCE_USERNAME), E(HANGAR_SOURCE_PASSWORD)); the
+    destination's E(HANGAR_REGISTRY_USERNAME) and E(HANGAR_REGISTRY_PASSWORD) are never read. O(tls_verify)
+    and O(ca_path) apply to every source registry.
 seealso:
   - module: airgap.hangar.hangar_load
   - module: airgap.hangar.hangar_validate
@@ -108,14 +111,28 @@ EXAMPLES = r'''
     failed_file: /srv/transfer/images-failed.txt
 
 # A password set with the task keyword `environment:` shows in `ansible-playbook -vvv` output: pass it as
-# an option, or set HANGAR_REGISTRY_PASSWORD in ansible-playbook's own environment (as AWX credentials do).
+# an option, or set HANGAR_SOURCE_PASSWORD in ansible-playbook's own environment (as AWX credentials do).
 - name: Save through a local mirror of Docker Hub, with its credentials
   airgap.hangar.hangar_save:
     file: images.txt
     archive: images.zip
     source_registry: mirror.example.com:5000
-    username: "{{ mirror_user }}"
-    password: "{{ mirror_password }}"
+    source_username: "{{ mirror_user }}"
+    source_password: "{{ mirror_password }}"
+
+- name: Save from two registries, each with its own login
+  airgap.hangar.hangar_save:
+    images:
+      - docker.io/library/nginx:1.25
+      - quay.io/prometheus/prometheus:v2.53.0
+    archive: images.zip
+    registry_auth:
+      - registry: docker.io
+        username: "{{ hub_user }}"
+        password: "{{ hub_token }}"
+      - registry: quay.io
+        username: "{{ quay_user }}"
+        password: "{{ quay_token }}"
 '''
 
 RETURN = r'''
@@ -273,14 +290,16 @@ from dataclasses import replace
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
+    CONNECTION_OPTIONS,
     PLATFORM_OPTIONS,
-    REGISTRY_OPTIONS,
+    SOURCE_CREDENTIAL_OPTIONS,
     TRANSFER_OPTIONS,
     argument_spec,
     copy_options,
     fail_without_requirements,
     registry_credentials,
     registry_stores,
+    required_together,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_report import (
     run_module_manager,
@@ -293,7 +312,8 @@ from ansible_collections.airgap.hangar.plugins.module_utils._archive.checksum im
 from ansible_collections.airgap.hangar.plugins.module_utils._archive.writer import ArchiveWriter
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.archive_store import ArchiveDestination
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.engine import CopyEngine, run_parallel
-from ansible_collections.airgap.hangar.plugins.module_utils._copy.model import COPIED, ImageResult
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.model import COPIED, FAILED, ImageResult
+from ansible_collections.airgap.hangar.plugins.module_utils._errors import describe_unexpected
 from ansible_collections.airgap.hangar.plugins.module_utils._image.image_list import collect_entries
 from ansible_collections.airgap.hangar.plugins.module_utils._image.reference import normalize_registry
 
@@ -307,12 +327,14 @@ class SaveManager:
         self.options = copy_options(params, module.check_mode)
         self.jobs = params["jobs"]
         self.failed_file = params["failed_file"]
-        self.credentials = registry_credentials(params)
         entries = collect_entries(params["images"], params["file"])
         if params["source_registry"]:
             registry = normalize_registry(params["source_registry"])
             entries = [_with_source(entry, entry.source.with_registry(registry)) for entry in entries]
         self.entries = entries
+        # Every registry of a save is a source: the source credentials, TLS from tls_verify and ca_path.
+        self.credentials = registry_credentials(params, "source_", tls_prefix="").bind(
+            [entry.source.registry for entry in entries], params["source_registry"])
         self.results = []
 
     def _writer_path(self):
@@ -324,6 +346,13 @@ class SaveManager:
         self.module.warn("the folder of %s does not exist: predicting a new archive" % self.archive)
         return os.path.join(tempfile.gettempdir(), ".hangar-check-%s-%s" % (uuid.uuid4().hex,
                                                                             os.path.basename(self.archive)))
+
+    def _commit(self, writer):
+        try:
+            return writer.commit()
+        except Exception as exc:
+            _uncommitted(self.results, describe_unexpected(exc))
+            raise
 
     def run(self):
         started = time.monotonic()
@@ -343,7 +372,7 @@ class SaveManager:
             if self.module.check_mode:
                 changed = changed or self.force
             else:
-                changed = writer.commit()
+                changed = self._commit(writer)
             retries = pool.retries() + engine.retries
         result = run_result(self.results, started, retries, "Saved", "to %s" % self.archive, self.module.check_mode,
                             self.failed_file, changed, diff=self.module._diff, diff_header=self.archive)
@@ -356,22 +385,33 @@ class SaveManager:
         return result
 
 
+def _uncommitted(results, error):
+    """An image is `copied` only once it is in the archive: when the commit fails, none of them is."""
+    for result in results:
+        if result.status == COPIED:
+            result.status = FAILED
+            result.error = "Error saving %s: not saved, the archive could not be written: %s" % (
+                result.source_ref, error)
+
+
 def _with_source(entry, source):
     return replace(entry, source=source)
 
 
 def main():
+    spec = argument_spec(
+        SOURCE_CREDENTIAL_OPTIONS, CONNECTION_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS,
+        images=dict(type="list", elements="str"),
+        file=dict(type="path"),
+        archive=dict(type="path", required=True),
+        source_registry=dict(type="str"),
+        force=dict(type="bool", default=False),
+        checksum_file=dict(type="bool", default=False),
+    )
     module = AnsibleModule(
-        argument_spec=argument_spec(
-            REGISTRY_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS,
-            images=dict(type="list", elements="str"),
-            file=dict(type="path"),
-            archive=dict(type="path", required=True),
-            source_registry=dict(type="str"),
-            force=dict(type="bool", default=False),
-            checksum_file=dict(type="bool", default=False),
-        ),
+        argument_spec=spec,
         required_one_of=[("images", "file")],
+        required_together=required_together(spec),
         supports_check_mode=True,
     )
     fail_without_requirements(module)

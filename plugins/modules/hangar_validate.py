@@ -77,7 +77,8 @@ options:
     default: true
 notes:
   - When comparing an archive with source registries (no O(registry)), the sources are read with
-    O(source_username) and O(source_password), or else O(username) and O(password).
+    O(source_username) and O(source_password) (or O(registry_auth) and the credential files); O(username) and
+    O(password) are the destination's and never go to a source.
   - Expected is what a copy puts at the target, the allowed platforms; for a reference pinned by digest
     (C(name@sha256:...)) every platform and attestation its manifest names, whatever O(arch) and O(os) say;
     for a Docker schema 1 source, its conversion to Docker schema 2.
@@ -191,6 +192,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module
     fail_without_requirements,
     registry_credentials,
     registry_stores,
+    required_together,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_report import (
     check_mode_failed_file_note,
@@ -225,12 +227,11 @@ class ValidateManager:
             raise InputError("Error validating: nothing to compare; give archive and registry, or images or file "
                              "with registry (or SOURCE DEST TAG lines), or images or file with archive")
 
-    def _source_credentials(self):
-        params = self.params
-        credentials = registry_credentials(params, "source_")
-        if not credentials["username"] and not credentials["password"]:
-            credentials.update(username=params["username"], password=params["password"])
-        return credentials
+    def _side(self, planned, prefix, of_result, named):
+        """The connection of one side, its credentials scoped to the side's registry (see CredentialScope).
+        The sources never get the destination's username and password, nor the reverse."""
+        return registry_credentials(self.params, prefix).bind(
+            [of_result(r).registry for r in planned if of_result(r) is not None], named)
 
     def _plan(self, stack):
         """(results, source of each result, target of each result) for the mode the options select."""
@@ -238,26 +239,38 @@ class ValidateManager:
         if params["archive"] and not params["registry"] and not os.path.exists(params["archive"]):
             archive = MissingArchive(params["archive"])  # the target: each image reports it missing
         elif params["archive"]:
-            reader = stack.enter_context(ArchiveReader(params["archive"]))
+            reader = stack.enter_context(ArchiveReader(params["archive"], strict=False))
             archive = ArchiveSource(reader)
+
+        def destination_of(result):
+            return result.dest_ref
+
+        def source_of(result):
+            return result.source_ref
+
         if params["archive"] and params["registry"]:
-            targets = stack.enter_context(registry_stores(self.module, registry_credentials(params), self.jobs))
             planned = plan_load(reader.index, params["registry"], images=params["images"], file=params["file"],
-                                source_registry=params["source_registry"], project=params["project"])
+                                source_registry=params["source_registry"], project=params["project"],
+                                archive=params["archive"])
+            target = self._side(planned, "", destination_of, params["registry"])
+            targets = stack.enter_context(registry_stores(self.module, target, self.jobs))
             return planned, lambda r: archive, lambda r: targets.store(r.dest_ref.registry)
         if not params["archive"]:
-            sources = stack.enter_context(registry_stores(self.module, self._source_credentials(), self.jobs))
-            targets = stack.enter_context(registry_stores(self.module, registry_credentials(params), self.jobs))
             planned = plan_mirror(params["images"], params["file"], registry=params["registry"],
                                   project=params["project"], source_registry=params["source_registry"],
                                   source_project=params["source_project"])
+            source = self._side(planned, "source_", source_of, params["source_registry"])
+            target = self._side(planned, "", destination_of, params["registry"])
+            sources = stack.enter_context(registry_stores(self.module, source, self.jobs))
+            targets = stack.enter_context(registry_stores(self.module, target, self.jobs))
             return planned, lambda r: sources.store(r.source_ref.registry), lambda r: targets.store(r.dest_ref.registry)
-        sources = stack.enter_context(registry_stores(self.module, self._source_credentials(), self.jobs))
         override = normalize_registry(params["source_registry"]) if params["source_registry"] else None
         planned = []
         for entry in collect_entries(params["images"], params["file"]):
             ref = entry.source.with_registry(override) if override else entry.source
             planned.append(ImageResult(ref, params["archive"], dest_ref=ref, entry=entry))
+        source = self._side(planned, "source_", source_of, params["source_registry"])
+        sources = stack.enter_context(registry_stores(self.module, source, self.jobs))
         return planned, lambda r: sources.store(r.source_ref.registry), lambda r: archive
 
     def run(self):
@@ -294,18 +307,20 @@ class ValidateManager:
 
 
 def main():
+    spec = argument_spec(
+        REGISTRY_OPTIONS, SOURCE_REGISTRY_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS,
+        archive=dict(type="path"),
+        registry=dict(type="str"),
+        images=dict(type="list", elements="raw"),
+        file=dict(type="path"),
+        project=dict(type="str"),
+        source_registry=dict(type="str"),
+        source_project=dict(type="str"),
+        fail_on_mismatch=dict(type="bool", default=True),
+    )
     module = AnsibleModule(
-        argument_spec=argument_spec(
-            REGISTRY_OPTIONS, SOURCE_REGISTRY_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS,
-            archive=dict(type="path"),
-            registry=dict(type="str"),
-            images=dict(type="list", elements="raw"),
-            file=dict(type="path"),
-            project=dict(type="str"),
-            source_registry=dict(type="str"),
-            source_project=dict(type="str"),
-            fail_on_mismatch=dict(type="bool", default=True),
-        ),
+        argument_spec=spec,
+        required_together=required_together(spec),
         # The rest of the mode rules (an archive alone needs registry, images or file) is not one Ansible
         # can state; ValidateManager checks it.
         required_one_of=[("archive", "images", "file")],

@@ -91,13 +91,14 @@ def test_no_secret_in_results_failed_files_warnings_exceptions_or_logs(basic_reg
             source_password=basic["password"], tls_verify=False, source_tls_verify=False, **token)),
         "save from token": ("hangar_save", dict(
             images=["%s/%s:1.0" % (token_registry.host, token_repo), "%s/absent/image:1.0" % token_registry.host],
-            archive=str(tmp_path / "images.zip"), tls_verify=False, **token)),
+            archive=str(tmp_path / "images.zip"), tls_verify=False, source_username=token["username"],
+            source_password=token["password"])),
         "load with a wrong Basic password": ("hangar_load", dict(
             archive=str(tmp_path / "images.zip"), registry=basic_registry.host, username="hangar",
             password=WRONG_PASSWORD, tls_verify=False, **ALL_PLATFORMS)),
         "save with a wrong token password": ("hangar_save", dict(
             images=["%s/%s:1.0" % (token_registry.host, token_repo)], archive=str(tmp_path / "other.zip"),
-            username="hangar", password=WRONG_PASSWORD, tls_verify=False)),
+            source_username="hangar", source_password=WRONG_PASSWORD, tls_verify=False)),
         "validate with a missing image": ("hangar_validate", dict(
             images=["%s/%s:1.0" % (token_registry.host, token_repo), "%s/absent/image:1.0" % token_registry.host],
             registry=basic_registry.host, source_username=token["username"], source_password=token["password"],
@@ -216,8 +217,8 @@ def test_credentials_never_follow_a_redirect_to_blob_storage(auth, storage_host,
         archive = str(tmp_path / "images.zip")
 
         result = run_module("hangar_save", dict(images=["%s/%s:1.0" % (front.host, repo)], archive=archive,
-                                                username=registry.username, password=registry.password,
-                                                tls_verify=False, **ALL_PLATFORMS))
+                                                source_username=registry.username,
+                                                source_password=registry.password, tls_verify=False, **ALL_PLATFORMS))
 
     assert result.get("failed") is not True, result["msg"]
     assert result["images"][0]["digest"] == image.digest

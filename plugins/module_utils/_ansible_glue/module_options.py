@@ -17,23 +17,44 @@ from .._copy.model import CopyOptions
 from .._copy.registry_store import RegistryStorePool
 from .._errors import InputError
 from .._image.platform import PlatformFilter
+from .._image.reference import normalize_registry
 from .._registry.client import RegistryClient
+from .._registry.credentials import CredentialScope, registry_auth_entries
 from .._registry.retry import REQUESTS_IMPORT_ERROR
 
-REGISTRY_OPTIONS = dict(
+# The destination's credentials: the registry a module writes to (load, mirror) or checks (validate).
+DESTINATION_CREDENTIAL_OPTIONS = dict(
     username=dict(type="str", fallback=(env_fallback, ["HANGAR_REGISTRY_USERNAME"])),
     password=dict(type="str", no_log=True, fallback=(env_fallback, ["HANGAR_REGISTRY_PASSWORD"])),
+)
+
+# How to reach the registries: per-registry credentials, the auth file, TLS.
+CONNECTION_OPTIONS = dict(
+    registry_auth=dict(type="list", elements="dict", options=dict(
+        registry=dict(type="str", required=True),
+        username=dict(type="str", required=True),
+        password=dict(type="str", required=True, no_log=True),
+    )),
     auth_file=dict(type="path"),
     tls_verify=dict(type="bool", default=True),
     ca_path=dict(type="path"),
 )
 
-SOURCE_REGISTRY_OPTIONS = dict(
+REGISTRY_OPTIONS = dict(DESTINATION_CREDENTIAL_OPTIONS, **CONNECTION_OPTIONS)
+
+# The sources' credentials: the registries a module reads from (save, mirror, validate).
+SOURCE_CREDENTIAL_OPTIONS = dict(
     source_username=dict(type="str", fallback=(env_fallback, ["HANGAR_SOURCE_USERNAME"])),
     source_password=dict(type="str", no_log=True, fallback=(env_fallback, ["HANGAR_SOURCE_PASSWORD"])),
+)
+
+SOURCE_REGISTRY_OPTIONS = dict(
+    SOURCE_CREDENTIAL_OPTIONS,
     source_tls_verify=dict(type="bool", default=True),
     source_ca_path=dict(type="path"),
 )
+
+CREDENTIAL_PAIRS = (("username", "password"), ("source_username", "source_password"))
 
 PLATFORM_OPTIONS = dict(
     arch=dict(type="list", elements="str", default=["amd64", "arm64"]),
@@ -100,20 +121,52 @@ def copy_options(params, check_mode):
     )
 
 
-def registry_credentials(params, prefix=""):
-    """Keyword arguments for RegistryClient from the options `<prefix>username` and so on.
+def required_together(spec):
+    """The credential pairs of `spec` for AnsibleModule's required_together: a user name without its password
+    (or the reverse) is an error, not a silent anonymous login."""
+    return [list(pair) for pair in CREDENTIAL_PAIRS if all(name in spec for name in pair)]
 
-    The prefix goes along, so that a hint in an error names the option that applies on that side
-    (source_tls_verify for a source of hangar_mirror, tls_verify for its destination).
-    """
-    return dict(
-        username=params.get(prefix + "username"),
-        password=params.get(prefix + "password"),
-        auth_file=params.get("auth_file"),
-        tls_verify=params.get(prefix + "tls_verify", True),
-        ca_path=params.get(prefix + "ca_path"),
-        option_prefix=prefix,
-    )
+
+def registry_credentials(params, prefix="", tls_prefix=None):
+    """The connection of one side of a run: `<prefix>username`/`<prefix>password` (scoped by a
+    CredentialScope to the side's one registry), registry_auth, auth_file, and `<tls_prefix>tls_verify` and
+    `<tls_prefix>ca_path` (tls_prefix defaults to prefix). Bind it to the side's registries, then give it to
+    registry_stores() or registry_client()."""
+    tls_prefix = prefix if tls_prefix is None else tls_prefix
+    names = (prefix + "username", "source_registry" if prefix == "source_" else "registry")
+    return SideConnection(
+        CredentialScope(params.get(prefix + "username"), params.get(prefix + "password"),
+                        registry_auth_entries(params.get("registry_auth")), names),
+        params.get("auth_file"), params.get(tls_prefix + "tls_verify", True), params.get(tls_prefix + "ca_path"),
+        option_prefix=tls_prefix)
+
+
+class SideConnection:
+    """What a RegistryClient of one side needs: the credential scope, the auth file and TLS settings."""
+
+    def __init__(self, scope, auth_file, tls_verify, ca_path, option_prefix=""):
+        self.scope = scope
+        self.option_prefix = option_prefix  # hints in errors name this side's options (source_tls_verify)
+        self.auth_file = auth_file
+        self.tls_verify = tls_verify
+        self.ca_path = ca_path
+
+    def bind(self, registries, named=None):
+        self.scope.bind(registries, named)
+        return self
+
+    def client_kwargs(self, registry):
+        """RegistryClient keyword arguments for `registry`: the credentials scoped to it, else none (so the
+        client reads the auth files for it)."""
+        credentials = self.scope.credentials_for(normalize_registry(registry))
+        return dict(username=credentials.username if credentials else None,
+                    password=credentials.password if credentials else None,
+                    auth_file=self.auth_file, tls_verify=self.tls_verify, ca_path=self.ca_path,
+                    option_prefix=self.option_prefix)
+
+    def get(self, key, default=None):
+        """tls_verify, ca_path and auth_file by name."""
+        return {"tls_verify": self.tls_verify, "ca_path": self.ca_path, "auth_file": self.auth_file}.get(key, default)
 
 
 def fail_without_requirements(module):
@@ -122,9 +175,11 @@ def fail_without_requirements(module):
         module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
 
 
-def registry_client(module, registry, credentials, jobs):
-    """A RegistryClient with connections for `jobs` images at once, logging through the module's debug."""
-    return RegistryClient(registry, pool_size=max(20, jobs * 4), log=module.debug, **credentials)
+def registry_client(module, registry, connection, jobs):
+    """A RegistryClient with connections for `jobs` images at once, logging through the module's debug;
+    `connection` is a bound SideConnection."""
+    return RegistryClient(registry, pool_size=max(20, jobs * 4), log=module.debug,
+                          **connection.client_kwargs(registry))
 
 
 def registry_stores(module, credentials, jobs):

@@ -12,6 +12,7 @@ import time
 
 from .._copy.model import COPIED, FAILED, SKIPPED, UNCHANGED, DestinationState
 from .._errors import HangarError
+from .._image.reference import embedded_password
 
 
 def run_stats(results, seconds):
@@ -136,17 +137,52 @@ def failure_when_any_failed(results, result):
     return None
 
 
+def hide_embedded_passwords(module):
+    """Add the passwords written into references or registry names (`user:password@host`) to the values
+    Ansible masks in everything it prints, the invocation included; the parsers refuse them anyway."""
+    params = module.params
+    texts = [params.get(name) for name in ("registry", "source_registry", "harbor_url")]
+    for item in params.get("images") or []:
+        texts.extend(item.values() if isinstance(item, dict) else [item])
+    for text in texts:
+        password = embedded_password(text.strip()) if isinstance(text, str) else None
+        if password:
+            module.no_log_values.add(password)
+
+
+def _fail_with_partial(module, manager, message, exception=None, **context):
+    """fail_json with what the run did so far: the per-image results, the failed ones (also written to
+    failed_file) and, for an unexpected error, its traceback."""
+    results = list(getattr(manager, "results", None) or [])
+    failed_file = module.params.get("failed_file")
+    extra = {}
+    try:
+        if not module.check_mode:
+            write_failed_file(failed_file, results)
+    except HangarError as exc:
+        message += "; " + str(exc)
+    if exception:
+        extra["exception"] = exception
+    module.fail_json(msg=message, images=[r.as_dict() for r in results], failed_images=failed_lines(results),
+                     **dict(context, **extra))
+
+
 def run_module_manager(module, manager_class, failure=failure_when_any_failed, **context):
     """Run a module's manager: exit with its result, or fail with it when `failure(results, result)`
     gives a message, or fail with the error and the partial per-image results when the run itself
-    could not go on."""
+    could not go on. Anything unexpected ends the same way, with the traceback in `exception` (as
+    community.docker's modules do), never as a bare MODULE FAILURE."""
+    hide_embedded_passwords(module)
     manager = None
     try:
         manager = manager_class(module)
         result = manager.run()
     except HangarError as exc:
-        partial = [r.as_dict() for r in manager.results] if manager else []
-        module.fail_json(msg=str(exc), images=partial, **context)
+        _fail_with_partial(module, manager, str(exc), **context)
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        # The exception itself: Ansible puts its traceback in `exception` when tracebacks are shown for errors.
+        _fail_with_partial(module, manager, "Error: unexpected %s: %s (the images done so far are in `images`)" % (
+            type(exc).__name__, exc), exception=exc, **context)
     message = failure(manager.results, result)
     if message:
         module.fail_json(**dict(result, msg=message))

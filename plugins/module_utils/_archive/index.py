@@ -247,6 +247,15 @@ class ArchiveEntry:
         return entry
 
 
+@dataclass(frozen=True)
+class InvalidEntry:
+    """An entry of index.json that could not be read: its position, what it names if anything, and why."""
+    number: int
+    source: str | None
+    tag: str | None
+    error: str
+
+
 class ArchiveIndex:
     """The root index.json: entries keyed by source and tag (or source and digest when untagged)."""
 
@@ -257,6 +266,7 @@ class ArchiveIndex:
         self._blob_refs = self._images = self._image_refs = None
         # Counts the changes put and remove made: a writer compares it instead of every entry.
         self.revision = 0
+        self.invalid = []  # InvalidEntry for each entry of index.json that could not be read
         self.version = version
         self.time = time or now()
         for entry in entries:
@@ -271,10 +281,11 @@ class ArchiveIndex:
         return len(self._entries)
 
     @classmethod
-    def from_json(cls, data):
+    def from_json(cls, data, strict=True):
         """Parse and validate index.json bytes; raises ArchiveError for anything unreadable, an
         empty version or one older than v1.2.0. Duplicate entries (the Hangar CLI appends them
-        on sync): the last one wins."""
+        on sync): the last one wins. With strict=False a malformed entry is not an error: it goes
+        to `invalid` instead of `entries`."""
         try:
             doc = json.loads(data)
         except ValueError as exc:
@@ -288,7 +299,17 @@ class ArchiveIndex:
         time = doc.get("time")
         index = cls(version=version, time=parse_time(time) if time is not None else None)
         for number, entry in enumerate(entries or ()):
-            index.put(ArchiveEntry.from_dict(entry, "index.json list[%d]" % number))
+            where = "index.json list[%d]" % number
+            try:
+                index.put(ArchiveEntry.from_dict(entry, where))
+            except ArchiveError as exc:
+                if strict:
+                    raise
+                # One malformed entry fails that entry only (see InvalidEntry), not the whole archive.
+                source = entry.get("source") if isinstance(entry, dict) else None
+                tag = entry.get("tag") if isinstance(entry, dict) else None
+                index.invalid.append(InvalidEntry(number, source if isinstance(source, str) else None,
+                                                  tag if isinstance(tag, str) else None, str(exc)))
         return index
 
     def to_dict(self):

@@ -47,7 +47,9 @@ _LISTED_MISSING = 10
 class ArchiveReader:
     """A Hangar archive opened for reading; use as a context manager or call close()."""
 
-    def __init__(self, path):
+    def __init__(self, path, strict=True):
+        """strict=False reads an archive whose index has malformed entries: they are left out of
+        index.entries and listed in index.invalid, so that each fails alone (load, validate)."""
         self.path = os.fspath(path)
         try:
             self._file = open(self.path, "rb")  # noqa: SIM115 (kept open for the reader's lifetime)
@@ -61,7 +63,7 @@ class ArchiveReader:
                 raise ArchiveError("%s is not a Hangar archive: no index.json" % self.path)
             data = self._read_index()  # its errors name the archive already
             try:
-                self.index = ArchiveIndex.from_json(data)
+                self.index = ArchiveIndex.from_json(data, strict=strict)
             except ArchiveError as exc:
                 raise ArchiveError("Error reading archive %s: %s" % (self.path, exc)) from exc
         except BaseException:

@@ -25,10 +25,12 @@ zipfile attributes: `filelist`, `NameToInfo` and `start_dir`.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import re
 import secrets
+import shutil
 import tempfile
 import threading
 import time
@@ -233,7 +235,8 @@ class ArchiveWriter:
 
     def _check_open(self):
         if self._failure is not None:
-            raise ArchiveError("Error writing archive %s: an earlier write failed: %s" % (self.path, self._failure))
+            raise ArchiveError("Error writing archive %s: an earlier write failed: %s%s"
+                               % (self.path, self._failure, _disk_full_hint(self._failure, self)))
         if self._finished:
             raise ArchiveError("Error writing archive %s: the writer is closed" % self.path)
 
@@ -323,7 +326,7 @@ class ArchiveWriter:
             return function(*args, **kwargs)
         except OSError as exc:
             self._failure = exc
-            raise ArchiveError("Error writing archive %s: %s" % (self.path, exc)) from exc
+            raise ArchiveError("Error writing archive %s: %s%s" % (self.path, exc, _disk_full_hint(exc, self))) from exc
 
     def _open_zip(self):
         if self._zip is None:
@@ -505,3 +508,26 @@ def _open_base(path):
 def _verifies(reader, digest):
     # A reader that already checks this digest is not wrapped again, so each blob is hashed once.
     return isinstance(reader, VerifyingReader) and reader.digest == digest
+
+
+def _disk_full_hint(exc, writer):
+    """For a full disk or quota: how much is free beside the archive and how much the new one needed."""
+    if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return ""
+    try:
+        free = shutil.disk_usage(writer._directory).free
+    except OSError:
+        return ""
+    written = 0
+    try:
+        if writer._temp_file is not None:
+            written = writer._temp_file.tell()
+    except (OSError, ValueError):
+        pass
+    if writer._in_place:
+        return ("; %d bytes free in %s, and the archive had reached %d bytes when the write failed: free at least "
+                "the size of the images being added (the archive is cut back to its last committed state)"
+                % (free, writer._directory, written))
+    return ("; %d bytes free in %s, and the new archive had reached %d bytes when the write failed: free at "
+            "least that much more (the new archive is written beside the old one before replacing it)"
+            % (free, writer._directory, written))

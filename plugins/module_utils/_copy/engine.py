@@ -21,11 +21,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from .._errors import AuthenticationError, HangarError, NotFoundError, RegistryError, TLSError
+from .._errors import AuthenticationError, HangarError, NotFoundError, RegistryError, TLSError, describe_unexpected
 from .._image.manifest import blob_descriptors
 from .._image.platform import Platform, attestation_subject, is_attestation
 from .._image.schema1 import convert_schema1
 from .._registry.retry import RetryPolicy
+from .._registry.transport import deadline_scope
 from .model import (
     COPIED,
     FAILED,
@@ -152,11 +153,12 @@ class CopyEngine:
         """Copy one image; never raises for a failure of this image: the result says `failed`."""
         result = result or ImageResult(source_ref, str(dest_ref))
         started = time.monotonic()
+        deadline = Deadline(self.options.timeout)
         try:
-            self._copy(source, source_ref, destination, dest_ref, result, Deadline(self.options.timeout))
-        except HangarError as exc:
-            result.status = FAILED
-            result.error = str(exc)
+            with deadline_scope(deadline):
+                self._copy(source, source_ref, destination, dest_ref, result, deadline)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            fail_result(result, exc, "copying %s" % source_ref)
         result.seconds = time.monotonic() - started
         return result
 
@@ -233,14 +235,16 @@ class CopyEngine:
             result.mark_changed()
 
     def _copy_blobs(self, source, source_ref, destination, dest_ref, manifest, extra_blobs, result, deadline):
-        futures = [self._blob_pool.submit(self._copy_blob, source, source_ref, destination, dest_ref, descriptor,
-                                          extra_blobs, deadline)
-                   for descriptor in blob_descriptors(manifest)]
+        descriptors = blob_descriptors(manifest)
+        deadline.queued(len(descriptors))  # time spent queued behind other images' blobs does not count
+        futures = [self._blob_pool.submit(self._copy_blob_within, source, source_ref, destination, dest_ref,
+                                          descriptor, extra_blobs, deadline)
+                   for descriptor in descriptors]
         errors = []
         for future in futures:
             try:
                 outcome, size = future.result()
-            except HangarError as exc:
+            except Exception as exc:  # pylint: disable=broad-exception-caught
                 errors.append(exc)
                 continue
             if outcome == COPIED:
@@ -252,6 +256,11 @@ class CopyEngine:
                 result.blobs_skipped += 1
         if errors:
             raise errors[0]
+
+    def _copy_blob_within(self, source, source_ref, destination, dest_ref, descriptor, extra_blobs, deadline):
+        """_copy_blob on a blob worker, under the image's deadline (its requests bounded by it)."""
+        with deadline.running(), deadline_scope(deadline):
+            return self._copy_blob(source, source_ref, destination, dest_ref, descriptor, extra_blobs, deadline)
 
     def _copy_blob(self, source, source_ref, destination, dest_ref, descriptor, extra_blobs, deadline):
         digest = descriptor["digest"]
@@ -300,8 +309,31 @@ class CopyEngine:
             self.blob_retry.sleep(wait)
 
 
+def fail_result(result, exc, doing):
+    """Mark one image's result failed by `exc`: our errors with their message, anything else (OSError,
+    RecursionError, KeyError, a JSON error) with a message naming the image, never a traceback."""
+    result.status = FAILED
+    if isinstance(exc, HangarError):
+        result.error = str(exc)
+    else:
+        result.error = "Error %s: %s" % (doing, describe_unexpected(exc))
+
+
+def contained(work):
+    """work(item), where any exception fails that item's result instead of the run: the others go on."""
+    def run(item):
+        try:
+            return work(item)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            fail_result(item, exc, "copying %s" % getattr(item, "source_ref", item))
+            return item
+    return run
+
+
 def run_parallel(items, work, jobs):
-    """work(item) for every item, `jobs` at a time; results in the order of items."""
+    """work(item) for every item, `jobs` at a time; results in the order of items. An exception of one
+    item fails that item only (see contained)."""
+    work = contained(work)
     if jobs <= 1 or len(items) <= 1:
         return [work(item) for item in items]
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="hangar-image") as pool:

@@ -19,15 +19,21 @@ class HarborProjects:
         self.harbor = harbor
 
     @classmethod
-    def for_registry(cls, client, credentials, log=None):
-        """A HarborProjects for the registry `client` talks to, when it is Harbor; None otherwise."""
+    def for_registry(cls, client, connection, log=None, deadline=None):
+        """A HarborProjects for the registry `client` talks to, when it is Harbor; None otherwise.
+
+        Harbor gets the credentials the registry client found for that registry (options, registry_auth,
+        auth files, credential helpers): one lookup for both. `connection` gives the TLS settings;
+        `deadline` (seconds) bounds the whole Harbor phase, as the images' timeout bounds each image."""
         try:
             base_url = client.base_url
+            found = client.credentials
         except RegistryError:
             return None  # unreachable: then each image fails with the registry's own error
-        harbor = HarborClient(base_url, username=credentials.get("username"),
-                              password=credentials.get("password"), tls_verify=credentials.get("tls_verify", True),
-                              ca_path=credentials.get("ca_path"), log=log)
+        harbor = HarborClient(base_url, username=found.username if found else None,
+                              password=found.password if found else None,
+                              tls_verify=connection.get("tls_verify", True), ca_path=connection.get("ca_path"),
+                              log=log, lookup=False, deadline=deadline)
         if not harbor.is_harbor():
             harbor.close()
             return None

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -34,15 +36,61 @@ class CopyOptions:
     merge_attempts: int = 5  # pushes of a merged index per tag before a run gives up on concurrent changes
 
 
-@dataclass
 class Deadline:
-    """The per-image deadline; checked between requests and between chunks of a blob."""
-    seconds: float
-    start: float = field(default_factory=time.monotonic)
+    """The per-image deadline; checked between requests and between chunks of a blob, and bounding every
+    request's timeouts (see _registry.transport.deadline_scope).
+
+    While every blob of the image still waits in the shared blob queue behind other images (none of them
+    running, the image's own thread waiting for them), the clock stands still: an image is not timed out
+    for the time the others took.
+    """
+
+    def __init__(self, seconds, start=None, clock=time.monotonic):
+        self.seconds = seconds
+        self._clock = clock
+        self.start = clock() if start is None else start
+        self._lock = threading.Lock()
+        self._waiting = 0  # blobs queued, not started
+        self._running = 0  # blobs being copied
+        self._paused = 0.0  # seconds the clock stood still
+        self._paused_since = None
+
+    def elapsed(self):
+        with self._lock:
+            now = self._clock()
+            paused = self._paused + (now - self._paused_since if self._paused_since is not None else 0.0)
+            return now - self.start - paused
+
+    def remaining(self):
+        return self.seconds - self.elapsed()
 
     def check(self, doing="copying"):
-        if time.monotonic() - self.start > self.seconds:
+        if self.elapsed() > self.seconds:
             raise DeadlineExceeded("Error %s: timed out after %s (timeout)" % (doing, format_seconds(self.seconds)))
+
+    def queued(self, count):
+        """`count` blobs were queued and the image's thread waits for them: stop the clock until one runs."""
+        with self._lock:
+            self._waiting += count
+            if count and self._running == 0 and self._paused_since is None:
+                self._paused_since = self._clock()
+
+    @contextlib.contextmanager
+    def running(self):
+        """A queued blob runs: the clock goes while it does."""
+        with self._lock:
+            self._waiting = max(0, self._waiting - 1)
+            self._running += 1
+            if self._paused_since is not None:
+                self._paused += self._clock() - self._paused_since
+                self._paused_since = None
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+                if self._running == 0 and self._waiting > 0:
+                    self._paused_since = self._clock()
 
 
 def format_seconds(seconds):

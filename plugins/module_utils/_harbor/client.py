@@ -12,23 +12,30 @@ project that does not exist.
 
 from __future__ import annotations
 
+import contextlib
 import http.cookiejar
 import re
+import time
 from urllib.parse import quote, urljoin, urlsplit
 
 from .._errors import HangarError, HarborError, InputError
+from .._image.media_types import loads_bounded
+from .._image.reference import normalize_registry
+from .._registry.credentials import find_credentials
 from .._registry.retry import REQUESTS_IMPORT_ERROR, RetryPolicy, describe_transient_error
+from .._registry.transport import bounded_timeout, deadline_scope, read_bounded
 
 if not REQUESTS_IMPORT_ERROR:
     import requests
     import urllib3
 
 API_PATH = "/api/v2.0"
-PROJECT_NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+PROJECT_NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*\Z")
 PROJECT_NAME_MAX = 255
 PROJECT_NAME_RULE = "1-255 characters matching ^[a-z0-9]+(?:[._-][a-z0-9]+)*$ (lower case letters and digits, " \
                     "separated by single '.', '_' or '-')"
 PAGE_SIZE = 100
+MAX_ANSWER_SIZE = 16 * 1024 * 1024  # a page of 100 projects or repositories is far less
 CREDENTIALS_HINT = "check username and password: Harbor treats bad credentials as anonymous"
 CREATE_HINT = "create the project first or use an account that may"
 QUOTA_HINT = "Harbor lets only system administrators read and set quotas"
@@ -62,6 +69,14 @@ def _base_url(url):
     return "%s://%s" % (parts.scheme, parts.netloc)
 
 
+_NOT_JSON = object()
+
+
+@contextlib.contextmanager
+def _no_deadline():
+    yield
+
+
 class _RefuseAllCookies(http.cookiejar.DefaultCookiePolicy):
     """Keep no cookie: Harbor's `sid` session cookie would make every later write fail its CSRF check."""
 
@@ -74,8 +89,8 @@ class _RefuseAllCookies(http.cookiejar.DefaultCookiePolicy):
 
 def _error_entries(response):
     try:
-        errors = response.json().get("errors")
-    except (ValueError, AttributeError):
+        errors = loads_bounded(response.content, "Harbor's answer").get("errors")
+    except (HangarError, AttributeError):
         return []
     return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
 
@@ -94,19 +109,52 @@ def _describe_answer(response):
     return "%s (HTTP %d)" % (text, response.status_code)
 
 
+class TaskDeadline:
+    """A deadline for everything one HarborClient does (the module's `timeout`)."""
+
+    def __init__(self, seconds, url):
+        self.seconds = seconds
+        self.url = url
+        self.start = time.monotonic()
+
+    def remaining(self):
+        return self.seconds - (time.monotonic() - self.start)
+
+    def check(self, doing="talking to Harbor"):
+        if self.remaining() <= 0:
+            raise HarborError("Error %s on %s: timed out after %gs (timeout)" % (doing, self.url, self.seconds))
+
+
+def describe_body(response):
+    """What an unexpected answer looks like, for a message: its content type and first characters."""
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip() or "no content type"
+    text = (response.content or b"")[:80].decode("utf-8", "replace").strip().replace("\n", " ")
+    return "%s%s" % (kind, (": %r" % text) if text else ", empty")
+
+
 class HarborClient:
     """One Harbor instance, reached at `url` (https://host[:port], or http:// for plain HTTP)."""
 
     def __init__(self, url, username=None, password=None, tls_verify=True, ca_path=None, timeout=30, retry=None,
-                 log=None):
+                 log=None, auth_file=None, lookup=True, deadline=None):
+        """Without username, credentials come from the same lookup as the registry's (auth_file, else the
+        default auth files and credential helpers) for Harbor's host, unless lookup is False."""
         if REQUESTS_IMPORT_ERROR:
             raise HangarError("HarborClient needs the Python library requests, which is not installed")
         self.url = _base_url(url)
+        if not username and lookup:
+            found = find_credentials(normalize_registry(urlsplit(self.url).netloc), auth_file=auth_file)
+            if found is not None:
+                username, password = found.username, found.password
         self.username = username
         self.timeout = timeout
+        self.deadline = TaskDeadline(deadline, self.url) if deadline else None
         self.retry = retry or RetryPolicy()
         self.log = log
         self._session = requests.Session()
+        # No ~/.netrc (requests reads it when trust_env is on): Harbor gets the credentials given, or none.
+        self._session.trust_env = False
+        self._session.proxies = requests.utils.get_environ_proxies(self.url + "/")
         self._session.cookies.set_policy(_RefuseAllCookies())
         if username:
             self._session.auth = (username, password or "")
@@ -128,12 +176,42 @@ class HarborClient:
 
     # -- transport --
 
+    def _exchange(self, method, url, headers=None, **kwargs):
+        """One request whose answer is read here, at most MAX_ANSWER_SIZE bytes and in pieces, within the
+        client's deadline (so that a Harbor trickling its answer cannot hold the task past it)."""
+        with deadline_scope(self.deadline) if self.deadline else _no_deadline():
+            response = self._session.request(method, url, headers=headers, timeout=bounded_timeout(self.timeout),
+                                             allow_redirects=False, stream=True, **kwargs)
+            try:
+                read_bounded(response, MAX_ANSWER_SIZE, "Harbor's answer to %s %s" % (method, url))
+            except HarborError:
+                raise
+            except HangarError as error:
+                response.close()
+                raise HarborError("Error talking to Harbor on %s: %s" % (self.url, str(error).split(": ", 1)[-1]),
+                                  status=response.status_code) from None
+        return response
+
     def _send(self, method, url, headers, **kwargs):
         """One request, retried by the shared policy when the fault is transient."""
         def attempt():
-            return self._session.request(method, url, headers=headers, timeout=self.timeout, allow_redirects=False,
-                                         **kwargs)
+            return self._exchange(method, url, headers, **kwargs)
         return self.retry.call(attempt, "%s %s" % (method, url), log=self.log, error_codes=_error_codes)
+
+    def _json(self, response, doing, shape):
+        """The JSON of a successful answer, of the `shape` (dict or list) expected; HarborError naming the URL
+        and status for anything else (an HTML login page, a proxy's error, garbage)."""
+        expected = "a JSON object" if shape is dict else "a JSON list"
+        try:
+            value = loads_bounded(response.content, "Harbor's answer")
+        except HangarError:
+            value = _NOT_JSON
+        if not isinstance(value, shape):
+            raise HarborError("Error %s on %s: %s answered HTTP %d with %s where %s was expected; is %s Harbor's "
+                              "address?" % (doing, self.url, response.url, response.status_code,
+                                            describe_body(response), expected, self.url),
+                              status=response.status_code)
+        return value
 
     def _request(self, method, path, doing, ok=(200,), by_name=False, forbidden_hint=None, **kwargs):
         """The response of `method path` when its status is in `ok`; HarborError "Error <doing> on <url>: ..."."""
@@ -168,14 +246,15 @@ class HarborClient:
     def is_harbor(self):
         """Whether `url` answers like Harbor: GET /ping gives 200 "Pong". Never raises, never retries."""
         try:
-            response = self._session.get(self.url + API_PATH + "/ping", timeout=self.timeout, allow_redirects=False)
-        except requests.exceptions.RequestException:
+            response = self._exchange("GET", self.url + API_PATH + "/ping")
+        except (requests.exceptions.RequestException, HangarError):
             return False
         return response.status_code == 200 and response.text.strip() == "Pong"
 
     def system_info(self):
         """Harbor's /systeminfo (harbor_version only for logged-in callers)."""
-        return self._request("GET", "/systeminfo", "reading Harbor system info").json()
+        doing = "reading Harbor system info"
+        return self._json(self._request("GET", "/systeminfo", doing), doing, dict)
 
     # -- projects --
 
@@ -192,7 +271,8 @@ class HarborClient:
             if error.status not in (401, 403, 405):
                 raise
         projects = self._request("GET", "/projects", doing, params={"q": "name=%s" % name, "page_size": PAGE_SIZE})
-        return any(project.get("name") == name for project in projects.json())
+        return any(isinstance(project, dict) and project.get("name") == name
+                   for project in self._json(projects, doing, list))
 
     def get_project(self, name):
         """The project as Harbor returns it, or None when it does not exist."""
@@ -207,7 +287,7 @@ class HarborClient:
                 return None
             raise HarborError("%s; the account is not a member of the project" % error, error.status,
                               error.code) from None
-        return response.json() if response.status_code == 200 else None
+        return self._json(response, doing, dict) if response.status_code == 200 else None
 
     def create_project(self, name, public=False, metadata=None, cve_allowlist=None):
         """Create a project; False when it exists already (409: another run made it)."""
@@ -254,7 +334,7 @@ class HarborClient:
         repositories = []
         while True:
             response = self._request("GET", url, doing, params=params)
-            page = response.json()
+            page = self._json(response, doing, list)
             repositories.extend(page)
             next_link = response.links.get("next", {}).get("url")
             total = int(response.headers.get("X-Total-Count") or 0)
@@ -274,10 +354,13 @@ class HarborClient:
 
     def get_quota(self, project_id):
         """The project's quota ({"id", "hard": {"storage"}, "used": {"storage"}, ...}), or None if it has none."""
-        response = self._request("GET", "/quotas", "reading the quota of Harbor project id %s" % project_id,
-                                 forbidden_hint=QUOTA_HINT,
+        doing = "reading the quota of Harbor project id %s" % project_id
+        response = self._request("GET", "/quotas", doing, forbidden_hint=QUOTA_HINT,
                                  params={"reference": "project", "reference_id": str(project_id)})
-        quotas = response.json()
+        quotas = self._json(response, doing, list)
+        if quotas and not isinstance(quotas[0], dict):
+            raise HarborError("Error %s on %s: Harbor's answer is a list of %s, not of quotas"
+                              % (doing, self.url, type(quotas[0]).__name__), status=response.status_code)
         return quotas[0] if quotas else None
 
     def update_quota(self, quota_id, storage_bytes):

@@ -15,7 +15,7 @@ from functools import partial
 
 from .._errors import DigestMismatchError, InputError
 
-DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 CHUNK_SIZE = 1024 * 1024
 
 

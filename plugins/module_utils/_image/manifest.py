@@ -9,12 +9,10 @@ always stays the one the source had. The parsed JSON is only read.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
-from .._errors import HangarError
 from .digest import sha256_digest
-from .media_types import INDEX_TYPES, SCHEMA1_TYPES, detect_media_type
+from .media_types import INDEX_TYPES, SCHEMA1_TYPES, detect_media_type, loads_bounded
 
 
 @dataclass(frozen=True)
@@ -33,10 +31,7 @@ class Manifest:
     @property
     def doc(self):
         if self._doc is None:
-            try:
-                doc = json.loads(self.data)
-            except ValueError as exc:
-                raise HangarError("manifest %s is not JSON: %s" % (self.digest, exc)) from exc
+            doc = loads_bounded(self.data, "manifest %s" % self.digest)
             object.__setattr__(self, "_doc", doc)
         return self._doc
 

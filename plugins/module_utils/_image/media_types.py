@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 import json
+import re
 
-from .._errors import UnsupportedMediaTypeError
+from .._errors import HangarError, UnsupportedMediaTypeError
 
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -44,6 +45,37 @@ def is_schema1(media_type):
     return media_type in SCHEMA1_TYPES
 
 
+MAX_JSON_DEPTH = 64  # a manifest nests 4 or 5 deep; thousands deep is an attack on the parser's recursion
+_JSON_STRING_RE = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET_RE = re.compile(rb"[\[\]{}]")
+
+
+def json_depth_exceeds(data, limit=MAX_JSON_DEPTH):
+    """Whether JSON bytes nest arrays and objects deeper than `limit` (strings are skipped)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "replace")
+    depth = 0
+    for match in _JSON_BRACKET_RE.finditer(_JSON_STRING_RE.sub(b'""', data)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def loads_bounded(data, what):
+    """json.loads with a nesting cap: HangarError naming `what` for JSON that is invalid or nested deeper
+    than MAX_JSON_DEPTH (never a RecursionError)."""
+    if json_depth_exceeds(data):
+        raise HangarError("%s is nested deeper than %d levels: refused" % (what, MAX_JSON_DEPTH))
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise HangarError("%s is not JSON: %s" % (what, exc)) from exc
+
+
 def detect_media_type(data, declared=None):
     """The media type of manifest bytes: the `mediaType` field, else what the registry declared,
     else what the structure says. Raises UnsupportedMediaTypeError for anything we cannot copy.
@@ -51,6 +83,8 @@ def detect_media_type(data, declared=None):
     OCI artifacts (Helm charts, signatures) are OCI image manifests with another config type, so
     they are supported as single manifests.
     """
+    if json_depth_exceeds(data):
+        raise HangarError("the manifest is nested deeper than %d levels: refused" % MAX_JSON_DEPTH)
     try:
         doc = json.loads(data)
     except ValueError:

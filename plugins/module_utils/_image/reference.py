@@ -20,18 +20,53 @@ DOCKER_HUB = "docker.io"
 DOCKER_HUB_ALIASES = ("docker.io", "index.docker.io", "registry-1.docker.io")
 DEFAULT_TAG = "latest"
 
-_COMPONENT_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
-_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_COMPONENT_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*\Z")
+_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
 _HOST_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
-                      r"|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?$")
+                      r"|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?\Z")
 
 
 def looks_like_registry(segment):
     return "." in segment or ":" in segment or segment == "localhost"
 
 
+# `user:password@` (or `user@`) before a host, with or without a scheme: credentials written into a reference.
+_USERINFO_RE = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*://)?)([^/@\s:]*:[^/@\s]*)@(?!sha(?:256|384|512):)"
+                          r"(?=[^/@\s]+(?:/|\Z))")
+
+
+def mask_credentials(text):
+    """`text` with the password of a `user:password@host` written into it replaced by `***`."""
+    if not isinstance(text, str):
+        return text
+
+    def masked(match):
+        user, separator, _unused = match.group(2).partition(":")
+        return "%s%s%s@" % (match.group(1), user, ":***" if separator else "")
+
+    return _USERINFO_RE.sub(masked, text, count=1)
+
+
+def embedded_password(text):
+    """The password written into `user:password@host...`, or None."""
+    match = _USERINFO_RE.match(text) if isinstance(text, str) else None
+    if not match or ":" not in match.group(2):
+        return None
+    return match.group(2).partition(":")[2] or None
+
+
+def _refuse_credentials(text, what):
+    if isinstance(text, str) and _USERINFO_RE.match(text.strip()):
+        raise InputError("invalid %s %r: it must not hold credentials (user:password@); give them as the module's "
+                         "username and password options, registry_auth or an auth file"
+                         % (what, mask_credentials(text)))
+
+
 def normalize_registry(registry):
-    """docker.io for Docker Hub's aliases, the host[:port] otherwise; raises InputError if invalid."""
+    """docker.io for Docker Hub's aliases, host[:port] otherwise (a port 1-65535, leading zeros dropped, so
+    host:05000 and host:5000 are one registry); raises InputError if invalid."""
+    _refuse_credentials(registry, "registry")
+    original = registry
     registry = (registry or "").strip()
     for prefix in ("https://", "http://"):
         if registry.startswith(prefix):
@@ -40,6 +75,11 @@ def normalize_registry(registry):
     if not registry or not _HOST_RE.match(registry):
         raise InputError("invalid registry %r: expected a host name with an optional port, such as "
                          "registry.example.com:5000" % (registry,))
+    host, colon, port = registry.rpartition(":") if not registry.endswith("]") else (registry, "", "")
+    if colon:
+        if not 1 <= int(port) <= 65535:
+            raise InputError("invalid registry %r: the port %s is not from 1 to 65535" % (original, port))
+        registry = "%s:%d" % (host, int(port))
     if registry.lower() in DOCKER_HUB_ALIASES:
         return DOCKER_HUB
     return registry
@@ -57,6 +97,7 @@ class ImageReference:
         """Parse a reference; raises InputError naming the text and what was expected."""
         if not isinstance(text, str):
             raise InputError("invalid image reference %r: expected a string" % (text,))
+        _refuse_credentials(text, "image reference")
         original = text
         text = text.strip()
         if not text or any(c.isspace() for c in text):

@@ -25,7 +25,7 @@ from .manifest import Manifest
 from .media_types import DOCKER_CONFIG, DOCKER_LAYER, DOCKER_MANIFEST_V2
 from .platform import Platform
 
-_V1_ID_RE = re.compile(r"^[0-9a-f]{64}$")
+_V1_ID_RE = re.compile(r"^[0-9a-f]{64}\Z")
 # v1 bookkeeping that has no meaning in a schema 2 config.
 _V1_ONLY_KEYS = ("id", "parent", "parent_id", "layer_id", "throwaway", "Size")
 _GZIP_WBITS = 16 + zlib.MAX_WBITS  # gzip header and trailer, not raw zlib

@@ -22,13 +22,21 @@ import io
 import json
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from .._errors import DigestMismatchError, RegistryError
+from .._errors import DigestMismatchError, HangarError, RegistryError, UnsupportedMediaTypeError
 from .._image.digest import CHUNK_SIZE, DIGEST_RE, VerifyingReader, sha256_digest, validate_digest
 from .._image.manifest import Manifest
 from .._image.media_types import ACCEPT_MANIFESTS, DOCKER_MANIFEST_V1_SIGNED
 from .auth import CATALOG_SCOPE, repository_scope
 from .retry import REQUESTS_IMPORT_ERROR, describe_transient_error, is_transient_error
-from .transport import RegistryTransport, error_codes, is_html
+from .transport import (
+    MAX_CONFIG_SIZE,
+    MAX_MANIFEST_SIZE,
+    RegistryTransport,
+    error_codes,
+    is_html,
+    iter_body,
+    read_bounded,
+)
 
 if not REQUESTS_IMPORT_ERROR:
     import requests
@@ -156,7 +164,7 @@ class _BlobDownload:
             response = self._response
             skip = self.received if response.status_code == 200 else 0
             try:
-                for chunk in response.iter_content(CHUNK_SIZE):
+                for chunk in iter_body(response, CHUNK_SIZE, self._on_what):
                     self._client.stats.add("bytes_received", len(chunk))
                     if skip:
                         dropped = min(skip, len(chunk))
@@ -203,14 +211,21 @@ class RegistryClient(RegistryTransport):
         doing, on_what = "fetching manifest", self._name(repo, ref)
         url = self._url("/v2/%s/manifests/%s" % (repo, ref), doing, on_what)
         with self._translated(doing, on_what):
-            response = self._send("GET", url, (repository_scope(repo),), headers={"Accept": ACCEPT_MANIFESTS})
-            self._expect(response, (200,), doing, on_what)
-            data = response.content
+            response = self._send("GET", url, (repository_scope(repo),), headers={"Accept": ACCEPT_MANIFESTS},
+                                  stream=True)
+            with response:
+                self._expect(response, (200,), doing, on_what)
+                data = self._read_capped(response, MAX_MANIFEST_SIZE, doing, on_what)
         self.stats.add("bytes_received", len(data))
         if is_html(response):
             raise self._not_a_registry(response, doing, on_what)
-        manifest = Manifest.from_bytes(data, response.headers.get("Content-Type"))
-        digests = acceptable_digests(manifest)
+        try:
+            manifest = Manifest.from_bytes(data, response.headers.get("Content-Type"))
+            digests = acceptable_digests(manifest)
+        except UnsupportedMediaTypeError:
+            raise
+        except HangarError as exc:
+            raise RegistryError("Error %s %s: %s" % (doing, on_what, exc), registry=self.registry) from None
         for expected in (ref, response.headers.get("Docker-Content-Digest")):
             if expected and DIGEST_RE.match(expected) and expected not in digests:
                 raise DigestMismatchError(expected, manifest.digest, "manifest " + on_what)
@@ -296,10 +311,31 @@ class RegistryClient(RegistryTransport):
         finally:
             download.close()
 
+    def _read_capped(self, response, limit, doing, on_what):
+        """The whole body, at most `limit` bytes (see read_bounded); RegistryError naming what was read."""
+        try:
+            return read_bounded(response, limit, on_what)
+        except HangarError as exc:
+            if isinstance(exc, RegistryError):
+                raise
+            raise RegistryError("Error %s %s: %s" % (doing, on_what, str(exc).split(": ", 1)[-1]),
+                                status=response.status_code, registry=self.registry) from None
+
     def get_blob(self, repo, digest):
-        """A small blob (a config) in memory, verified."""
+        """A small blob (a config) in memory, verified; at most MAX_CONFIG_SIZE bytes."""
         with self.open_blob(repo, digest) as reader:
-            return reader.read_all_verified()
+            if reader.size is not None and reader.size > MAX_CONFIG_SIZE:
+                raise RegistryError("Error fetching blob %s: it is %d bytes, larger than the %d allowed for a config"
+                                    % (self._name(repo, digest), reader.size, MAX_CONFIG_SIZE),
+                                    registry=self.registry)
+            parts, size = [], 0
+            for chunk in reader:
+                size += len(chunk)
+                if size > MAX_CONFIG_SIZE:
+                    raise RegistryError("Error fetching blob %s: larger than the %d bytes allowed for a config"
+                                        % (self._name(repo, digest), MAX_CONFIG_SIZE), registry=self.registry)
+                parts.append(chunk)
+            return b"".join(parts)
 
     def push_blob(self, repo, digest, size, reader, chunk_size=None, reopen=None):
         """Upload a blob from `reader` (.read(n), an iterable of chunks, or bytes), verified on the way.

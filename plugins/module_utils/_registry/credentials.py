@@ -22,7 +22,7 @@ import subprocess
 from dataclasses import dataclass, field
 
 from .._errors import InputError
-from .._image.reference import DOCKER_HUB, DOCKER_HUB_ALIASES
+from .._image.reference import DOCKER_HUB, DOCKER_HUB_ALIASES, normalize_registry
 
 DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/"
 HELPER_TIMEOUT = 30
@@ -184,3 +184,65 @@ def run_credential_helper(name, registry, environ=None):
     if not isinstance(username, str) or not username or username == "<token>" or not isinstance(secret, str):
         return None
     return Credentials(username, secret, "credential helper docker-credential-%s" % name)
+
+
+def registry_auth_entries(entries, option="registry_auth"):
+    """{registry: Credentials} from a list of {registry, username, password}; InputError for a bad entry
+    or a registry named twice (messages name the registry, never the password)."""
+    found = {}
+    for position, entry in enumerate(entries or [], 1):
+        if not isinstance(entry, dict) or not entry.get("registry") or not entry.get("username") \
+                or entry.get("password") is None:
+            raise InputError("invalid %s entry %d: expected registry, username and password" % (option, position))
+        try:
+            registry = normalize_registry(entry["registry"])
+        except InputError as exc:
+            raise InputError("invalid %s entry %d: %s" % (option, position, exc)) from None
+        if registry in found:
+            raise InputError("invalid %s: registry %s is named twice" % (option, registry))
+        found[registry] = Credentials(entry["username"], entry["password"], "%s entry %d" % (option, position))
+    return found
+
+
+class CredentialScope:
+    """Which credentials go to which registry, for one side of a run (its sources, or its destinations).
+
+    The side's own credentials (`username` and `password`, given as options or by the environment) go to
+    that side's one registry only: the one `bind()` is told the side talks to. `per_registry` entries
+    ({registry: Credentials}) go to their registry. Every other registry gets None here, and then the
+    auth files (find_credentials) are asked, as docker and skopeo do.
+    """
+
+    def __init__(self, username=None, password=None, per_registry=None, names=("username", "registry")):
+        self.username = username or None
+        self.password = password
+        self.per_registry = dict(per_registry or {})
+        self.names = names  # (the credential option, the option that names the side's registry), for messages
+        self.registry = None
+        self._bound = False
+
+    def bind(self, registries, named=None):
+        """Tell the scope the registries of its side (normalised); `named` is the registry an option names.
+        InputError when the side's credentials would have to go to several registries."""
+        self._bound = True
+        if not self.username:
+            return self
+        if named:
+            self.registry = normalize_registry(named)
+            return self
+        distinct = sorted(set(registries))
+        if len(distinct) > 1:
+            raise InputError(
+                "Error using %s: it is for one registry, but the images name several (%s); set %s to the one it is "
+                "for, or give each registry its own credentials in registry_auth" % (
+                    self.names[0], ", ".join(distinct), self.names[1]))
+        self.registry = distinct[0] if distinct else None
+        return self
+
+    def credentials_for(self, registry):
+        """Credentials for `registry` (normalised) from this scope, or None (then the auth files are read)."""
+        if not self._bound:
+            raise RuntimeError("CredentialScope.bind() must be called before credentials_for()")
+        if self.username and registry == self.registry:
+            return Credentials(self.username, self.password or "", "options")
+        return self.per_registry.get(registry)

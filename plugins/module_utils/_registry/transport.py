@@ -41,6 +41,121 @@ REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
 MAX_REDIRECTS = 10
 PROBE_CONNECT_TIMEOUT = 10.0
 USER_AGENT = "airgap.hangar"
+# Bounds on what is read into memory, as containers/image (iolimits) has them: manifests, indexes and configs
+# 4 MiB; registry error bodies are parsed up to 1 MiB; any other answer read whole (token answers, tag lists,
+# catalogs) up to 16 MiB.
+MAX_MANIFEST_SIZE = 4 * 1024 * 1024
+MAX_CONFIG_SIZE = 4 * 1024 * 1024
+MAX_SMALL_BODY_SIZE = 1024 * 1024
+MAX_ANSWER_SIZE = 16 * 1024 * 1024  # any other answer read whole (tag lists, catalogs)
+READ_CHUNK = 64 * 1024
+# What OpenSSL says when the bytes it got back for its ClientHello are not TLS at all: a plain-HTTP server's
+# answer ("HTTP/1.1 400 ..."). Only then does tls_verify: false fall back to plain HTTP.
+PLAIN_HTTP_ANSWER_REASONS = ("WRONG_VERSION_NUMBER", "wrong version number", "HTTP_REQUEST", "http request",
+                             "record layer failure", "RECORD_LAYER_FAILURE", "packet length too long",
+                             "UNKNOWN_PROTOCOL", "unknown protocol")
+
+_deadlines = threading.local()
+
+
+@contextlib.contextmanager
+def deadline_scope(deadline):
+    """Bound every request this thread makes meanwhile by `deadline` (an object with remaining() and
+    check(doing)): its timeouts never go past it, and answers are read in pieces, checking it between them,
+    so that a peer trickling its answer cannot hold the thread past the deadline."""
+    previous = getattr(_deadlines, "current", None)
+    _deadlines.current = deadline
+    try:
+        yield deadline
+    finally:
+        _deadlines.current = previous
+
+
+def current_deadline():
+    return getattr(_deadlines, "current", None)
+
+
+def bounded_timeout(timeout):
+    """`timeout` (seconds or (connect, read)) cut to the time left of this thread's deadline."""
+    deadline = current_deadline()
+    if deadline is None:
+        return timeout
+    deadline.check("sending a request")
+    left = max(0.5, deadline.remaining())
+    if isinstance(timeout, tuple):
+        return tuple(min(part, left) if part else left for part in timeout)
+    return min(timeout, left) if timeout else left
+
+
+def read_bounded(response, limit, what):
+    """The body of a streamed response, at most `limit` bytes, read in pieces as they come (checking this
+    thread's deadline between them); HangarError naming `what` when it is larger. The bytes are also kept as
+    response.content, so that .json() and .text work after."""
+    if getattr(response, "_content_consumed", False) and response._content is not None:
+        content = response._content or b""
+        if len(content) > limit:
+            raise HangarError("Error reading %s: the answer is larger than %s" % (what, _size_text(limit)))
+        return content
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > limit:
+        response.close()
+        raise HangarError("Error reading %s: the answer is %s, larger than the %s allowed"
+                          % (what, _size_text(int(length)), _size_text(limit)))
+    parts, size = [], 0
+    for chunk in iter_body(response, READ_CHUNK, what):
+        size += len(chunk)
+        if size > limit:
+            response.close()
+            raise HangarError("Error reading %s: the answer is larger than the %s allowed (the server kept sending)"
+                              % (what, _size_text(limit)))
+        parts.append(chunk)
+    response._content = b"".join(parts)
+    response._content_consumed = True
+    release = getattr(response.raw, "release_conn", None)
+    if release is not None:
+        release()  # read to the end: the connection can serve the next request
+    return response._content
+
+
+def iter_body(response, chunk_size, what):
+    """The body in pieces of at most chunk_size, each returned as soon as some bytes arrived (read1), so a
+    deadline check between pieces bounds a trickling peer."""
+    deadline = current_deadline()
+    raw = response.raw
+    reader = getattr(raw, "read1", None) or raw.read
+    while True:
+        if deadline is not None:
+            deadline.check("reading " + what)
+        try:
+            chunk = reader(chunk_size, decode_content=True)
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise requests.exceptions.ConnectionError(exc, request=response.request) from exc
+        except urllib3.exceptions.SSLError as exc:
+            raise requests.exceptions.SSLError(exc, request=response.request) from exc
+        except urllib3.exceptions.DecodeError as exc:
+            raise requests.exceptions.ContentDecodingError(exc, request=response.request) from exc
+        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.IncompleteRead, OSError) as exc:
+            raise requests.exceptions.ChunkedEncodingError(exc, request=response.request) from exc
+        if not chunk:
+            return
+        yield chunk
+
+
+def _size_text(size):
+    return "%d MiB" % (size // (1024 * 1024)) if size % (1024 * 1024) == 0 else "%d bytes" % size
+
+
+def answered_plain_http(exc):
+    """Whether an HTTPS failure means the server answered the TLS handshake in plain HTTP."""
+    if not isinstance(exc, requests.exceptions.SSLError):
+        return False
+    for inner in exception_chain(exc):
+        if isinstance(inner, ssl.SSLError) and not isinstance(inner, ssl.SSLCertVerificationError):
+            text = "%s %s" % (inner.reason or "", inner)
+            if any(reason in text for reason in PLAIN_HTTP_ANSWER_REASONS):
+                return True
+    text = str(exc)
+    return any(reason in text for reason in PLAIN_HTTP_ANSWER_REASONS)
 
 
 class TransferStats:
@@ -71,8 +186,10 @@ def registry_errors(response):
     if response.request is not None and response.request.method == "HEAD":
         return []
     try:
-        body = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError, RuntimeError):
+        body = json.loads(read_bounded(response, MAX_SMALL_BODY_SIZE, "an error answer"))
+    except (ValueError, UnicodeDecodeError, RuntimeError, RecursionError, HangarError):
+        return []
+    except requests.exceptions.RequestException:
         return []
     errors = body.get("errors") if isinstance(body, dict) else None
     result = []
@@ -193,12 +310,15 @@ class RegistryTransport:
         """One HTTP exchange; GET and HEAD redirects are followed here so that the Authorization
         header never goes to another host (a blob GET may be sent to a storage backend)."""
         for _unused in range(MAX_REDIRECTS + 1):
-            response = self._session.request(method, url, headers=headers, data=data, stream=stream, params=params,
-                                             timeout=timeout or self._timeout, verify=self._verify,
+            response = self._session.request(method, url, headers=headers, data=data, stream=True, params=params,
+                                             timeout=bounded_timeout(timeout or self._timeout), verify=self._verify,
                                              allow_redirects=False)
             self.stats.add("requests")
             location = response.headers.get("Location")
             if method not in ("GET", "HEAD") or response.status_code not in REDIRECT_STATUSES or not location:
+                if not stream:
+                    # Read here, bounded, what requests would read whole (error bodies, small answers).
+                    read_bounded(response, MAX_ANSWER_SIZE, "the answer of %s" % urlsplit(url).path)
                 return response
             target = urljoin(response.url, location)
             response.close()
@@ -208,15 +328,24 @@ class RegistryTransport:
         raise RegistryError("Error fetching %s: more than %d redirects" % (urlsplit(url).path, MAX_REDIRECTS),
                             registry=self.registry)
 
+    def _own_origin(self, url):
+        """Whether `url` is on the registry itself (the origin its /v2/ answered on), not a redirect target."""
+        base = self._base_url
+        return base is not None and _origin(url) == _origin(base)
+
     def _authorized(self, method, url, scopes, headers, data, stream):
         """An exchange carrying the authorization for `scopes`; on a 401 the challenge is taken and
-        the request sent once more with fresh authorization, when its body can be re-sent."""
+        the request sent once more with fresh authorization, when its body can be re-sent. Only a
+        challenge from the registry itself is answered: a redirect target (blob storage, another host)
+        that asks for credentials gets none of the registry's."""
         request_headers = dict(headers or {})
         authorization = self._auth.authorization(scopes)
         if authorization:
             request_headers["Authorization"] = authorization
         response = self._exchange(method, url, request_headers, data, stream)
         if response.status_code != 401 or not (data is None or isinstance(data, bytes)):
+            return response
+        if not self._own_origin(response.url):
             return response
         if not self._auth.learn(response.headers.get("WWW-Authenticate", "")):
             return response
@@ -306,6 +435,11 @@ class RegistryTransport:
         self._base("connecting to", "registry " + self.registry)
 
     @property
+    def credentials(self):
+        """The Credentials this client sends to its registry (options, else the auth files), or None."""
+        return self._auth.credentials
+
+    @property
     def base_url(self):
         """scheme://host[:port] the registry answers on (https, or http when tls_verify is off and
         HTTPS does not answer); resolved by the first request."""
@@ -316,10 +450,18 @@ class RegistryTransport:
             with self._translated(doing, on_what):
                 return self._probe("https", doing, on_what, retry=retry)
         try:
-            return self._probe("https", doing, on_what, retry=False, timeout=(PROBE_CONNECT_TIMEOUT, self._timeout))
+            # Retried like any probe: only a plain-HTTP answer (a TLS error, never retried) leads to HTTP.
+            return self._probe("https", doing, on_what, retry=retry, timeout=(PROBE_CONNECT_TIMEOUT, self._timeout))
         except requests.exceptions.RequestException as exc:
-            https_cause = _ssl_reason(exc)[1] if isinstance(exc, requests.exceptions.SSLError) else \
-                describe_transient_error(exc)
+            if not answered_plain_http(exc):
+                # A timeout, a refused or reset connection, a TLS alert: not a plain-HTTP registry. Falling
+                # back would send the credentials in clear to whatever answers on port 80 or this port.
+                cause = _ssl_reason(exc)[1] if isinstance(exc, requests.exceptions.SSLError) else \
+                    describe_transient_error(exc)
+                raise RegistryError("Error %s %s: cannot reach %s over HTTPS (%s); not trying plain HTTP, since the "
+                                    "registry did not answer in plain HTTP (tls_verify: false falls back to HTTP only "
+                                    "then)" % (doing, on_what, self._host, cause), registry=self.registry) from exc
+            https_cause = _ssl_reason(exc)[1]
         try:
             return self._probe("http", doing, on_what, retry=retry)
         except requests.exceptions.RequestException as exc:
