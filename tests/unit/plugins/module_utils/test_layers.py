@@ -20,6 +20,7 @@ ALLOWED = {
     "_archive": {"_image", "_errors"},
     "_harbor": {"_registry", "_image", "_errors"},
     "_copy": {"_archive", "_harbor", "_registry", "_image", "_errors"},
+    "_discovery": {"_image", "_errors"},
     "_ansible_glue": {"_copy", "_harbor", "_archive", "_registry", "_image", "_errors"},
 }
 GLUE = "_ansible_glue"
