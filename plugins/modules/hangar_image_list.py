@@ -89,19 +89,22 @@ options:
   exclude:
     description:
       - Regular expressions (Python C(re), searched anywhere in the text); an image whose normalised reference
-        matches one is left out of the list, before O(registry) and O(project) apply. RV(excluded) lists them.
+        matches one is left out of the list, before O(source_registry) and O(source_project) apply.
+        RV(excluded) lists them.
     type: list
     elements: str
     default: []
-  registry:
+  source_registry:
     description:
       - Replace the registry of every image in the list with this one (a mirror of the public registries, say),
         as O(airgap.hangar.hangar_save#module:source_registry) does.
+      - Named as in M(airgap.hangar.hangar_save), not C(registry), so that a C(registry) set for the destination
+        in a C(group/airgap.hangar.hangar) module_defaults entry does not rewrite the list.
     type: str
-  project:
+  source_project:
     description:
       - Replace the project (first path segment) of every image in the list, as
-        O(airgap.hangar.hangar_load#module:project) does.
+        O(airgap.hangar.hangar_mirror#module:source_project) does.
     type: str
   dest:
     description:
@@ -120,6 +123,29 @@ options:
       - Fail the task when anything is unresolved (after writing O(dest)), instead of warning.
     type: bool
     default: false
+  username:
+    description:
+      - Not used (no registry is contacted). Accepted, like O(password), O(auth_file), O(tls_verify) and
+        O(ca_path), so that the credentials and TLS options a C(group/airgap.hangar.hangar) module_defaults entry
+        sets for the other modules do not fail this one.
+    type: str
+  password:
+    description:
+      - Not used; see O(username).
+    type: str
+  auth_file:
+    description:
+      - Not used; see O(username).
+    type: path
+  tls_verify:
+    description:
+      - Not used; see O(username).
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - Not used; see O(username).
+    type: path
 requirements:
   - PyYAML
   - jmespath (for O(queries))
@@ -164,10 +190,16 @@ EXAMPLES = r'''
     file: /srv/transfer/images.txt
     archive: /srv/transfer/images.zip
 
-- name: Or feed the references straight to hangar_save, through a local mirror
+- name: Or feed the references straight to hangar_save
   airgap.hangar.hangar_save:
     images: "{{ image_list.references }}"
     archive: /srv/transfer/images.zip
+
+- name: List them as they are on a local mirror of the public registries
+  airgap.hangar.hangar_image_list:
+    manifests: [rendered/]
+    source_registry: mirror.example.internal:5000
+    dest: /srv/transfer/images-from-mirror.txt
 '''
 
 RETURN = r'''
@@ -300,6 +332,10 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
+    REGISTRY_OPTIONS,
+    argument_spec,
+)
 from ansible_collections.airgap.hangar.plugins.module_utils._discovery.documents import YAML_IMPORT_ERROR
 from ansible_collections.airgap.hangar.plugins.module_utils._discovery.listing import (
     ImageListRequest,
@@ -322,7 +358,7 @@ class ImageListManager:
         self.request = ImageListRequest(
             charts=params["charts"] or [], values=params["values"], manifests=params["manifests"] or [],
             images=params["images"] or [], queries=params["queries"], exclude=params["exclude"],
-            registry=params["registry"], project=params["project"])
+            registry=params["source_registry"], project=params["source_project"])
         self.dest = params["dest"]
         self.header = params["header"]
 
@@ -382,15 +418,16 @@ def _listed(text):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=argument_spec(
+            REGISTRY_OPTIONS,
             charts=dict(type="list", elements="path"),
             values=dict(type="list", elements="path", default=[]),
             manifests=dict(type="list", elements="path"),
             images=dict(type="list", elements="str"),
             queries=dict(type="list", elements="str", default=[]),
             exclude=dict(type="list", elements="str", default=[]),
-            registry=dict(type="str"),
-            project=dict(type="str"),
+            source_registry=dict(type="str"),
+            source_project=dict(type="str"),
             dest=dict(type="path"),
             header=dict(type="bool", default=True),
             fail_on_unresolved=dict(type="bool", default=False),

@@ -97,6 +97,7 @@ def test_fail_on_unresolved_writes_then_fails(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
+    (dict(images=["nginx"], source_registry="bad host"), "invalid registry 'bad host'"),
     (dict(manifests=["/nonexistent"]), "Error reading manifests /nonexistent: no such file or directory"),
     (dict(images=["nginx"], dest="/nonexistent/dir/images.txt"),
      "Error writing dest /nonexistent/dir/images.txt: the folder /nonexistent/dir does not exist"),
@@ -128,6 +129,9 @@ PLAYBOOK = """\
 - name: Generate the image list, then save it
   hosts: localhost
   gather_facts: false
+  module_defaults:
+    group/airgap.hangar.hangar:
+      tls_verify: false       # the list module accepts the group's registry options, unused
   tasks:
     - name: Generate the image list
       airgap.hangar.hangar_image_list:
@@ -138,7 +142,6 @@ PLAYBOOK = """\
       airgap.hangar.hangar_save:
         file: {dest}
         archive: {archive}
-        tls_verify: false
         arch: []
         os: []
 """
