@@ -87,8 +87,9 @@ class _ArchiveFiles:
                     name = posixpath.normpath(member.name.lstrip("/"))
                     if not member.isfile() or name.startswith(".."):
                         continue
-                    if _interesting(name) and member.size <= MAX_ARCHIVE_BYTES:
-                        members[name] = archive.extractfile(member).read()
+                    limit = _member_limit(name)
+                    if limit:  # one byte over the limit is enough for decode() to refuse it by name
+                        members[name] = archive.extractfile(member).read(limit + 1)
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise InputError("Error reading chart %s: not a gzip'd tar archive (%s)" % (label, exc)) from exc
         tops = sorted({name.split("/", 1)[0] for name in members if name.endswith("/Chart.yaml")
@@ -118,10 +119,13 @@ class _ArchiveFiles:
         return found
 
 
-def _interesting(name):
-    """Only what is read is kept in memory: Chart.yaml, values.yaml, requirements.yaml, nested archives."""
+def _member_limit(name):
+    """Only what is read is kept in memory, and at most this many bytes of it: Chart.yaml, values.yaml,
+    requirements.yaml, nested chart archives; 0 for anything else."""
     base = posixpath.basename(name)
-    return base in ("Chart.yaml", "values.yaml", "requirements.yaml") or base.endswith((".tgz", ".tar.gz"))
+    if base in ("Chart.yaml", "values.yaml", "requirements.yaml"):
+        return MAX_DOCUMENT_BYTES
+    return MAX_ARCHIVE_BYTES if base.endswith((".tgz", ".tar.gz")) else 0
 
 
 def open_chart(path):
@@ -224,12 +228,15 @@ class ChartReader:
         """The chart at `path`, with user values files [(file, tree)] merged over its own."""
         files = open_chart(path)
         layers = [_own_values(files)] + [ValuesLayer(file, (), tree) for file, tree in values_files]
-        self._read(files, layers, None, None, "", 0)
+        try:
+            self._read(files, layers, None, None, "", 0)
+        except RecursionError as exc:
+            raise InputError("Error reading chart %s: its values are nested too deeply" % path) from exc
 
     def _read(self, files, layers, global_values, parent, values_key, depth):
         if depth > MAX_DEPTH:
-            raise InputError("Error reading chart %s: subcharts nested more than %d deep" % (files.where(""),
-                                                                                              MAX_DEPTH))
+            raise InputError("Error reading chart %s: subcharts nested more than %d deep"
+                             % (files.where(""), MAX_DEPTH))
         metadata = _metadata(files)
         name = metadata["name"]
         info = ChartInfo(files.where("Chart.yaml")[:-len("/Chart.yaml")], name, str(metadata.get("version") or ""),
@@ -278,10 +285,9 @@ class ChartReader:
             chart_name = dependency["name"]
             key = dependency.get("alias") or chart_name
             if chart_name not in available:
+                where = Location(files.where("Chart.yaml"), "Chart/%s" % metadata["name"], "dependencies")
                 self.findings.unknown(chart_name, "a dependency missing from charts/; run helm dependency build "
-                                                  "(or helm pull) first", Location(files.where("Chart.yaml"),
-                                                                                   "Chart/%s" % metadata["name"],
-                                                                                   "dependencies"))
+                                                  "(or helm pull) first", where)
                 continue
             used.add(chart_name)
             plans.append((available[chart_name], key, dependency))

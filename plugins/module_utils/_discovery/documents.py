@@ -24,6 +24,8 @@ else:
 
 # Chart.yaml, values files and rendered manifests are small; a bigger file is not what the user meant.
 MAX_DOCUMENT_BYTES = 32 * 1024 * 1024
+# YAML aliases let a small file name a node many times over; walking it is bounded by this many visits.
+MAX_NODE_VISITS = 2000000
 
 
 def _loader():
@@ -79,3 +81,17 @@ def load_one(text, origin, expected=dict):
         raise InputError("Error reading %s: expected one YAML %s" % (
             origin, "mapping" if expected is dict else expected.__name__))
     return documents[0]
+
+
+class NodeBudget:
+    """Counts the nodes a walk visits in one file, and stops a walk that YAML aliases made explode."""
+
+    def __init__(self, origin):
+        self.origin = origin
+        self.visits = 0
+
+    def spend(self):
+        self.visits += 1
+        if self.visits > MAX_NODE_VISITS:
+            raise InputError("Error reading %s: more than %d nodes to visit (YAML aliases repeated over and over?)"
+                             % (self.origin, MAX_NODE_VISITS))

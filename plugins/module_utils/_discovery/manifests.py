@@ -18,7 +18,7 @@ import os
 import re
 
 from .._errors import InputError
-from .documents import YAMLSyntaxError, load_all, read_file
+from .documents import NodeBudget, YAMLSyntaxError, load_all, read_file
 from .findings import Location, format_path, is_template
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -51,6 +51,15 @@ def object_name(document):
     return "%s/%s" % (kind, name)
 
 
+def _top_objects(document):
+    if isinstance(document, dict):
+        yield document, ()
+    elif isinstance(document, list):
+        for index, item in enumerate(document):
+            if isinstance(item, dict):
+                yield item, (index,)
+
+
 def documents_of(document, prefix=()):
     """(document, path prefix) of a document and, for a List, of its items (recursively)."""
     items = document.get("items")
@@ -63,17 +72,18 @@ def documents_of(document, prefix=()):
     yield document, prefix
 
 
-def pod_specs(document):
+def pod_specs(document, budget=None):
     """(path, spec) of every pod spec in a document."""
     if document.get("kind") == "Pod" and isinstance(document.get("spec"), dict):
         yield ["spec"], document["spec"]
-    yield from _templates(document, [])
+    yield from _templates(document, [], budget or NodeBudget("a document"))
 
 
-def _templates(node, parts):
+def _templates(node, parts, budget):
+    budget.spend()
     if isinstance(node, list):
         for index, item in enumerate(node):
-            yield from _templates(item, parts + [index])
+            yield from _templates(item, parts + [index], budget)
         return
     if not isinstance(node, dict):
         return
@@ -81,7 +91,7 @@ def _templates(node, parts):
         if key == "template" and isinstance(value, dict) and isinstance(value.get("spec"), dict) \
                 and any(k in value["spec"] for k in CONTAINER_KEYS):
             yield parts + [key, "spec"], value["spec"]
-        yield from _templates(value, parts + [key])
+        yield from _templates(value, parts + [key], budget)
 
 
 class ManifestReader:
@@ -103,15 +113,20 @@ class ManifestReader:
                 raise
             self._template_text(text, path, exc)
             return
-        for number, document in enumerate(documents):
-            if isinstance(document, dict):
-                for item, prefix in documents_of(document):
-                    self.documents += 1
-                    self.scan(item, path, list(prefix), number)
+        budget = NodeBudget(path)
+        try:
+            for number, document in enumerate(documents):
+                # a file may also hold a plain YAML sequence of objects
+                for top, top_prefix in _top_objects(document):
+                    for item, prefix in documents_of(top, top_prefix):
+                        self.documents += 1
+                        self.scan(item, path, list(prefix), number, budget)
+        except RecursionError as exc:
+            raise InputError("Error reading %s: nested too deeply" % path) from exc
 
-    def scan(self, document, path, prefix, number=0):
+    def scan(self, document, path, prefix, number=0, budget=None):
         where = object_name(document)
-        for spec_path, spec in pod_specs(document):
+        for spec_path, spec in pod_specs(document, budget):
             for key in CONTAINER_KEYS:
                 containers = spec.get(key)
                 if not isinstance(containers, list):
@@ -143,4 +158,3 @@ class ManifestReader:
             self.findings.unknown(path, "a template that is not YAML until rendered (%s); render it (helm template) "
                                         "and pass the output as manifests" % error,
                                   Location(path, "", "line %d" % error.line if error.line else ""))
-

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .documents import NodeBudget
 from .findings import Location, format_path, is_template
 
 REPOSITORY_KEYS = ("repository", "image", "name")
@@ -148,6 +149,7 @@ class ValuesScanner:
         self.app_version = _scalar_text(app_version) or None
         self.findings = findings
         self.global_registry, self.global_where = chart_values.global_registry()
+        self.budget = NodeBudget("the values of %s" % chart_object)
 
     def scan(self):
         self._walk(self.values.tree, [])
@@ -157,6 +159,7 @@ class ValuesScanner:
         return Location(file, self.object, path, note)
 
     def _walk(self, node, parts):
+        self.budget.spend()
         if isinstance(node, list):
             for index, item in enumerate(node):
                 self._walk(item, parts + [index])

@@ -226,9 +226,8 @@ def test_dependency_not_vendored_is_unresolved(tmp_path):
     ("kubectlImage: bitnami/kubectl:1.29\n", ["docker.io/bitnami/kubectl:1.29"], []),
     ("image: {repository: example/app}\n", [], ["an image without a tag or digest in the values, and the chart "
                                                 "has no appVersion; set its tag"]),
-    ("image: {repository: '{{ .Values.repo }}', tag: '1'}\n", [], ["a template expression, not rendered; render "
-                                                                    "the chart (helm template) and pass the output "
-                                                                    "as manifests"]),
+    ("image: {repository: '{{ .Values.repo }}', tag: '1'}\n", [],
+     ["a template expression, not rendered; render the chart (helm template) and pass the output as manifests"]),
     ("image: 'Not/A:Reference'\n", [], ["not an image reference"]),
     ("image: ''\nrepository: https://github.com/example/app\ntag: main\n", [], []),
     ("global:\n  image: {registry: mirror.local}\nimage: {repository: example/app, tag: '3'}\n",
@@ -294,3 +293,23 @@ def test_render_list_header_and_lines():
         "a:1\nb:2\n")
     assert render_list(["a:1"], None) == "a:1\n"
     assert render_list([], None) == ""
+
+
+def test_yaml_alias_bomb_is_refused_by_name(tmp_path):
+    lines = ["a0: &a0 {image: 'x:1', n: [1]}"]
+    for level in range(1, 25):
+        lines.append("a%d: &a%d [%s]" % (level, level, ", ".join(["*a%d" % (level - 1)] * 4)))
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("kind: Deployment\nspec:\n" + "".join("  " + line + "\n" for line in lines))
+    with pytest.raises(InputError, match="more than 2000000 nodes to visit"):
+        generate_image_list(request(manifests=[bomb]))
+
+
+def test_a_yaml_sequence_of_objects_is_read(tmp_path):
+    listing = tmp_path / "objects.yaml"
+    listing.write_text("- kind: Pod\n  metadata: {name: one}\n  spec: {containers: [{name: a, image: 'a:1'}]}\n"
+                       "- kind: Job\n  metadata: {name: two}\n"
+                       "  spec: {template: {spec: {containers: [{name: b, image: 'b:2'}]}}}\n")
+    result = generate_image_list(request(manifests=[listing]))
+    assert result.references == ["docker.io/library/a:1", "docker.io/library/b:2"]
+    assert found(result, "docker.io/library/b:2")[0]["path"] == "[1].spec.template.spec.containers[0].image"
