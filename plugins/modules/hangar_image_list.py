@@ -14,9 +14,9 @@ description:
     writes the answer as an image list that M(airgap.hangar.hangar_save) takes as
     O(airgap.hangar.hangar_save#module:file).
   - Reads what Helm charts declare, without rendering them (no C(helm) binary is needed or used) - the
-    C(artifacthub.io/images) annotation of C(Chart.yaml), and the images of the values, merged as helm merges
-    them (the chart's C(values.yaml), then O(values) in order; each subchart under C(charts/) gets what its
-    parents set at its name or alias, and their C(global)).
+    C(artifacthub.io/images) annotation of C(Chart.yaml), the images written literally in the templates, and the
+    images of the values, merged as helm merges them (the chart's C(values.yaml), then O(values) in order;
+    each subchart under C(charts/) gets what its parents set at its name or alias, and their C(global)).
   - "Values images follow the common conventions: C(image: repo:tag); C(image: {registry, repository, tag,
     digest}) (C(image) or C(name) may stand for C(repository)) under any key named C(image) or ending in C(Image),
     and any mapping with C(repository) and C(tag) or C(digest); C(global.imageRegistry), else
@@ -52,7 +52,9 @@ options:
         with their subcharts under C(charts/) as directories or C(.tgz) archives.
       - At least one of O(charts), O(manifests) and O(images) is required.
       - Dependencies missing from C(charts/) are reported in RV(unresolved); run C(helm dependency build) first.
-      - Templates are not read; pass the output of C(helm template) as O(manifests) for images only templates name.
+      - Templates are not rendered. Their C(image:) lines written literally (a fixed init container, a test pod)
+        are read; the templated ones are taken to come from the values. Pass the output of C(helm template) as
+        O(manifests) for images that templates build in ways of their own.
     type: list
     elements: path
   values:
@@ -150,9 +152,10 @@ requirements:
   - PyYAML
   - jmespath (for O(queries))
 notes:
-  - Without rendering, the images a chart's templates write literally, or build from values in a way of their
-    own, are not found. When C(helm) is at hand upstream, render the chart and pass the output as O(manifests)
-    too; the list is then the union of both.
+  - Without rendering, images that a chart's templates build from values in a way of their own are not found,
+    and images of disabled parts of a chart (C(volumePermissions.enabled=false)) are listed all the same.
+    When C(helm) is at hand upstream, render the chart and pass the output as O(manifests) too; the list is
+    then the union of both.
   - O(values) apply to every chart of O(charts); use one task per chart for values of one chart.
 seealso:
   - module: airgap.hangar.hangar_save

@@ -81,7 +81,7 @@ def test_where_found_and_unresolved_as_warnings():
         "pass the output as manifests ('{{ .Values.image.repository }}:{{ .Values.image.tag }}')"
         % (DATA / "manifests" / "unrendered.yaml"),
     ]
-    assert result["msg"] == "Found 7 images in 3 charts and 0 manifest documents (2 unresolved)"
+    assert result["msg"] == "Found 9 images in 3 charts and 0 manifest documents (2 unresolved)"
     assert [c["name"] for c in result["charts"] if not c["enabled"]] == ["metrics"]
 
 

@@ -5,7 +5,8 @@
 Ansible imports).
 
 Without helm nothing is rendered. What a chart declares is read: the Artifact Hub annotation
-`artifacthub.io/images` of Chart.yaml, and the images of its values (values.py), merged as helm merges them:
+`artifacthub.io/images` of Chart.yaml, the `image:` lines its templates write literally, and the images of its
+values (values.py), merged as helm merges them:
 the chart's values.yaml, then the user's values files in order; a subchart gets its own values.yaml under
 what its parents set at its name (or alias), and every parent's `global`. A subchart whose dependency
 `condition` (or `tags`) is false in the merged values is not read, as helm would not render it.
@@ -23,10 +24,12 @@ from dataclasses import dataclass
 
 from .._errors import InputError
 from .documents import MAX_DOCUMENT_BYTES, decode, load_all, load_one
-from .findings import Location, format_path
+from .findings import Location, format_path, is_template
+from .manifests import image_lines
 from .values import ChartValues, ValuesLayer, ValuesScanner, get_path
 
 ARTIFACTHUB_IMAGES = "artifacthub.io/images"
+TEMPLATE_SUFFIXES = (".yaml", ".yml", ".tpl")
 MAX_ARCHIVE_BYTES = 512 * 1024 * 1024
 MAX_DEPTH = 10
 
@@ -50,6 +53,16 @@ class _DirectoryFiles:
 
     def where(self, name):
         return posixpath.join(self.label, name)
+
+    def templates(self):
+        """Names of the template files, relative to the chart, sorted."""
+        folder = os.path.join(self.root, "templates")
+        names = []
+        for current, dirs, files in os.walk(folder):
+            dirs.sort()
+            relative = os.path.relpath(current, self.root).replace(os.sep, "/")
+            names.extend(posixpath.join(relative, f) for f in files if f.endswith(TEMPLATE_SUFFIXES))
+        return sorted(names)
 
     def subcharts(self):
         """(label, files) of every chart under charts/: directories with a Chart.yaml and .tgz archives."""
@@ -104,6 +117,11 @@ class _ArchiveFiles:
     def where(self, name):
         return "%s:%s" % (self.label, posixpath.join(self.top, name))
 
+    def templates(self):
+        prefix = self.top + "/"
+        return sorted(name[len(prefix):] for name in self.members
+                      if name.startswith(prefix + "templates/") and name.endswith(TEMPLATE_SUFFIXES))
+
     def subcharts(self):
         prefix = self.top + "/charts/"
         found = []
@@ -121,9 +139,10 @@ class _ArchiveFiles:
 
 def _member_limit(name):
     """Only what is read is kept in memory, and at most this many bytes of it: Chart.yaml, values.yaml,
-    requirements.yaml, nested chart archives; 0 for anything else."""
+    requirements.yaml, templates, nested chart archives; 0 for anything else."""
     base = posixpath.basename(name)
-    if base in ("Chart.yaml", "values.yaml", "requirements.yaml"):
+    if base in ("Chart.yaml", "values.yaml", "requirements.yaml") or (
+            "/templates/" in name and base.endswith(TEMPLATE_SUFFIXES)):
         return MAX_DOCUMENT_BYTES
     return MAX_ARCHIVE_BYTES if base.endswith((".tgz", ".tar.gz")) else 0
 
@@ -247,6 +266,7 @@ class ChartReader:
         before = len(self.findings.images)
         self._annotation(files, metadata, chart_object)
         ValuesScanner(values, chart_object, metadata.get("appVersion"), self.findings).scan()
+        self._templates(files, chart_object)
         info.images = len(self.findings.images) - before
         self._subcharts(files, metadata, layers, values, info, depth)
 
@@ -271,6 +291,16 @@ class ChartReader:
                 self.findings.image(image, where)
             else:
                 self.findings.unknown(entry, "an annotation entry without an image", where)
+
+    def _templates(self, files, chart_object):
+        """Images written literally in the templates (a fixed init container, a test pod); the templated ones
+        come from the values, read above."""
+        for name in files.templates():
+            text = decode(files.read(name), files.where(name))
+            for number, value in image_lines(text):
+                if not is_template(value):
+                    self.findings.image(value, Location(files.where(name), chart_object, "line %d" % number,
+                                                        "written in the template"))
 
     def _subcharts(self, files, metadata, layers, values, info, depth):
         available = {}

@@ -142,19 +142,27 @@ class ManifestReader:
     def _template_text(self, text, path, error):
         """A Helm template: literal `image:` lines are images; templated ones are unresolved."""
         found = False
-        for number, line in enumerate(text.splitlines(), 1):
-            match = _IMAGE_LINE_RE.match(line)
-            if not match:
-                continue
-            value = match.group("value").split(" #", 1)[0].strip().strip("\"'")
+        for number, value in image_lines(text):
             found = True
             location = Location(path, "", "line %d" % number)
             if is_template(value):
                 self.findings.unknown(value, "a template expression, not rendered; render the chart (helm "
                                              "template) and pass the output as manifests", location)
-            elif value and not value.startswith(("{", "[", "&", "*", "|", ">")):
+            else:
                 self.findings.image(value, Location(path, "", "line %d" % number, "from an unrendered template"))
         if not found:
             self.findings.unknown(path, "a template that is not YAML until rendered (%s); render it (helm template) "
                                         "and pass the output as manifests" % error,
                                   Location(path, "", "line %d" % error.line if error.line else ""))
+
+
+def image_lines(text):
+    """(line number, value) of every `image: value` line of a text that may not be YAML (a Helm template);
+    values that are YAML structures rather than scalars are left out."""
+    for number, line in enumerate(text.splitlines(), 1):
+        match = _IMAGE_LINE_RE.match(line)
+        if not match:
+            continue
+        value = match.group("value").split(" #", 1)[0].strip().strip("\"'")
+        if value and (is_template(value) or not value.startswith(("{", "[", "&", "*", "|", ">"))):
+            yield number, value

@@ -30,8 +30,11 @@ WEBSTACK = [
     "docker.io/bitnami/os-shell:12-debian-12-r16@" + OS_SHELL_DIGEST,
     "docker.io/bitnami/redis-sentinel:7.2.4-debian-12-r7",
     "docker.io/bitnami/redis:7.2.4-debian-12-r9",
+    "docker.io/curlimages/curl:8.6.0",                        # written in a test pod template
     "docker.io/fluent/fluent-bit:3.0.2",
+    "docker.io/library/busybox:1.36.1",                       # written in a template's init container
 ]
+TEMPLATE_LITERALS = ["docker.io/curlimages/curl:8.6.0", "docker.io/library/busybox:1.36.1"]
 RENDERED = [
     "docker.io/envoyproxy/envoy:v1.29.2",
     "docker.io/library/alpine:3.19",                          # ephemeral container
@@ -51,15 +54,15 @@ CASES = {
     "bitnami-style chart with subcharts": (dict(charts=[CHARTS / "webstack"]), WEBSTACK),
     "global.imageRegistry from a values file, a subchart disabled, a key removed with null": (
         dict(charts=[CHARTS / "webstack"], values=[VALUES / "airgap.yaml", VALUES / "no-cache.yaml"]),
-        ["mirror.example.internal:5000/bitnami/nginx:1.25.4-debian-12-r3",
-         "mirror.example.internal:5000/bitnami/os-shell:12-debian-12-r16@" + OS_SHELL_DIGEST,
-         "mirror.example.internal:5000/elasticsearch/elasticsearch:8.13.0"],
+        TEMPLATE_LITERALS + ["mirror.example.internal:5000/bitnami/nginx:1.25.4-debian-12-r3",
+                             "mirror.example.internal:5000/bitnami/os-shell:12-debian-12-r16@" + OS_SHELL_DIGEST,
+                             "mirror.example.internal:5000/elasticsearch/elasticsearch:8.13.0"],
     ),
     "global.image.registry": (
         dict(charts=[CHARTS / "webstack"], values=[VALUES / "global-image.yaml", VALUES / "no-cache.yaml"]),
-        ["registry.internal/bitnami/nginx:1.25.4-debian-12-r3",
-         "registry.internal/bitnami/os-shell:12-debian-12-r16@" + OS_SHELL_DIGEST,
-         "registry.internal/elasticsearch/elasticsearch:8.13.0"],
+        TEMPLATE_LITERALS + ["registry.internal/bitnami/nginx:1.25.4-debian-12-r3",
+                             "registry.internal/bitnami/os-shell:12-debian-12-r16@" + OS_SHELL_DIGEST,
+                             "registry.internal/elasticsearch/elasticsearch:8.13.0"],
     ),
     "rendered manifests: init containers, CronJob, Pod, List": (dict(manifests=[MANIFESTS / "rendered"]), RENDERED),
     "custom resource without a query: only its pod template": (
@@ -150,6 +153,9 @@ def test_where_each_image_was_found():
     assert found(result, "docker.io/bitnami/redis:7.2.4-debian-12-r9") == [
         dict(file=str(CHARTS / "webstack" / "charts" / "cache" / "values.yaml"), object="Chart/cache",
              path="image")]
+    assert found(result, "docker.io/library/busybox:1.36.1") == [
+        dict(file=str(CHARTS / "webstack" / "templates" / "deployment.yaml"), object="Chart/webstack",
+             path="line 11", note="written in the template")]
 
 
 def test_unknowns_are_reported_with_where_not_guessed():
