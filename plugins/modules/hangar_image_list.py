@@ -442,6 +442,10 @@ def main():
         module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR)
     if module.params["queries"] and JMESPATH_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("jmespath"), exception=JMESPATH_IMPORT_ERROR)
+    if module.params["values"] and not module.params["charts"]:
+        module.warn("values are merged over the values of charts, and no charts are given: values ignored")
+    if module.params["queries"] and not module.params["manifests"]:
+        module.warn("queries run on manifest documents, and no manifests are given: queries ignored")
     try:
         result = ImageListManager(module).run()
     except HangarError as exc:
