@@ -20,8 +20,9 @@ description:
   - "Values images follow the common conventions: C(image: repo:tag); C(image: {registry, repository, tag,
     digest}) (C(image) or C(name) may stand for C(repository)) under any key named C(image) or ending in C(Image),
     and any mapping with C(repository) and C(tag) or C(digest); C(global.imageRegistry), else
-    C(global.image.registry), replaces the registry of every mapping image, as Bitnami charts do. A mapping
-    without a tag takes the chart's C(appVersion), the C(helm create) convention."
+    C(global.image.registry), replaces the registry of every mapping image, and a C(digest) replaces the tag,
+    as Bitnami charts render them. A mapping without a tag takes the chart's C(appVersion), the C(helm create)
+    convention."
   - A subchart whose dependency C(condition) or C(tags) is false in the merged values is not read, as helm
     would not render it; RV(charts) lists it with the reason.
   - Reads rendered manifests (the output of C(helm template) or M(kubernetes.core.helm_template), kustomize

@@ -7,8 +7,8 @@
 - `image: {registry, repository, tag, digest}` (`image` or `name` for the repository, as ingress-nginx and
   others write it), under any key named `image` or ending in `Image`, and any mapping holding `repository`
   and `tag` or `digest` wherever it is;
-- `global.imageRegistry`, else `global.image.registry`, replacing the registry of every mapping image, as
-  Bitnami's common library does;
+- `global.imageRegistry`, else `global.image.registry`, replacing the registry of every mapping image, and a
+  digest replacing the tag, as Bitnami's common library renders them;
 - a mapping without a tag takes the chart's `appVersion` (the `helm create` convention
   `.Values.image.tag | default .Chart.AppVersion`); without either it is unresolved, never guessed.
 
@@ -215,10 +215,12 @@ class ValuesScanner:
                 return
             tag = self.app_version
             notes.append("tag from the chart's appVersion")
-        if tag:
-            text += ":" + tag
-        if digest:
+        if digest:  # the digest replaces the tag, as Bitnami's common.images.image renders it
             text += "@" + digest
+            if tag:
+                notes.append("pinned by digest, tag %s not listed" % tag)
+        elif tag:
+            text += ":" + tag
         self.findings.image(text, self._location(parts, "; ".join(notes)))
 
 

@@ -27,7 +27,7 @@ CR_QUERIES = ["spec.image", "spec.backup.image", "spec.sidecars[].image"]
 WEBSTACK = [
     "docker.elastic.co/elasticsearch/elasticsearch:8.13.0",   # subchart aliased finder, tag from the parent
     "docker.io/bitnami/nginx:1.25.4-debian-12-r3",
-    "docker.io/bitnami/os-shell:12-debian-12-r16@" + OS_SHELL_DIGEST,
+    "docker.io/bitnami/os-shell@" + OS_SHELL_DIGEST,
     "docker.io/bitnami/redis-sentinel:7.2.4-debian-12-r7",
     "docker.io/bitnami/redis:7.2.4-debian-12-r9",
     "docker.io/curlimages/curl:8.6.0",                        # written in a test pod template
@@ -55,13 +55,13 @@ CASES = {
     "global.imageRegistry from a values file, a subchart disabled, a key removed with null": (
         dict(charts=[CHARTS / "webstack"], values=[VALUES / "airgap.yaml", VALUES / "no-cache.yaml"]),
         TEMPLATE_LITERALS + ["mirror.example.internal:5000/bitnami/nginx:1.25.4-debian-12-r3",
-                             "mirror.example.internal:5000/bitnami/os-shell:12-debian-12-r16@" + OS_SHELL_DIGEST,
+                             "mirror.example.internal:5000/bitnami/os-shell@" + OS_SHELL_DIGEST,
                              "mirror.example.internal:5000/elasticsearch/elasticsearch:8.13.0"],
     ),
     "global.image.registry": (
         dict(charts=[CHARTS / "webstack"], values=[VALUES / "global-image.yaml", VALUES / "no-cache.yaml"]),
         TEMPLATE_LITERALS + ["registry.internal/bitnami/nginx:1.25.4-debian-12-r3",
-                             "registry.internal/bitnami/os-shell:12-debian-12-r16@" + OS_SHELL_DIGEST,
+                             "registry.internal/bitnami/os-shell@" + OS_SHELL_DIGEST,
                              "registry.internal/elasticsearch/elasticsearch:8.13.0"],
     ),
     "rendered manifests: init containers, CronJob, Pod, List": (dict(manifests=[MANIFESTS / "rendered"]), RENDERED),
@@ -153,6 +153,9 @@ def test_where_each_image_was_found():
     assert found(result, "docker.io/bitnami/redis:7.2.4-debian-12-r9") == [
         dict(file=str(CHARTS / "webstack" / "charts" / "cache" / "values.yaml"), object="Chart/cache",
              path="image")]
+    assert found(result, "docker.io/bitnami/os-shell@" + OS_SHELL_DIGEST) == [
+        dict(file=str(CHARTS / "webstack" / "values.yaml"), object="Chart/webstack", path="volumePermissions.image",
+             note="pinned by digest, tag 12-debian-12-r16 not listed")]
     assert found(result, "docker.io/library/busybox:1.36.1") == [
         dict(file=str(CHARTS / "webstack" / "templates" / "deployment.yaml"), object="Chart/webstack",
              path="line 11", note="written in the template")]
@@ -227,7 +230,7 @@ def test_dependency_not_vendored_is_unresolved(tmp_path):
     ("image: nginx\ntag: '1.25'\n", ["docker.io/library/nginx:1.25"], []),
     ("controller:\n  image: {registry: registry.k8s.io, image: ingress-nginx/controller, tag: v1.10.0,"
      " digest: 'sha256:%s'}\n" % ("a" * 64),
-     ["registry.k8s.io/ingress-nginx/controller:v1.10.0@sha256:" + "a" * 64], []),
+     ["registry.k8s.io/ingress-nginx/controller@sha256:" + "a" * 64], []),
     ("images:\n  worker: {repository: example/worker, tag: 2}\n", ["docker.io/example/worker:2"], []),
     ("kubectlImage: bitnami/kubectl:1.29\n", ["docker.io/bitnami/kubectl:1.29"], []),
     ("image: {repository: example/app}\n", [], ["an image without a tag or digest in the values, and the chart "
