@@ -85,25 +85,30 @@ def generate_image_list(request):
 
 
 def _build(findings, excludes, registry, project, charts, manifests):
-    found = {}
+    found = {}        # reference -> {location: None}: ordered, without duplicates
     excluded = set()
+    listed = {}       # text -> (reference listed or None when excluded, normalised), each text parsed once
     for text, location in findings.images:
-        try:
-            reference = ImageReference.parse(text)
-        except InputError as exc:
-            findings.unknown(text, "not an image reference: %s" % exc, location)
-            continue
-        normalised = str(reference)
-        if any(pattern.search(normalised) for pattern in excludes):
+        if text not in listed:
+            try:
+                reference = ImageReference.parse(text)
+            except InputError as exc:
+                findings.unknown(text, "not an image reference: %s" % exc, location)
+                continue
+            normalised = str(reference)
+            if any(pattern.search(normalised) for pattern in excludes):
+                listed[text] = (None, normalised)
+            else:
+                if registry:
+                    reference = reference.with_registry(registry)
+                if project:
+                    reference = reference.with_project(project)
+                listed[text] = (str(reference), normalised)
+        reference, normalised = listed[text]
+        if reference is None:
             excluded.add(normalised)
-            continue
-        if registry:
-            reference = reference.with_registry(registry)
-        if project:
-            reference = reference.with_project(project)
-        locations = found.setdefault(str(reference), [])
-        if location not in locations:
-            locations.append(location)
+        else:
+            found.setdefault(reference, {})[location] = None
     references = sorted(found)
     return ImageListResult(
         references=references,
