@@ -232,7 +232,7 @@ def _enabled(dependency, parent_values):
     tags = parent_values.get("tags") if isinstance(parent_values.get("tags"), dict) else {}
     states = [tags[t] for t in dependency.get("tags") or [] if isinstance(tags.get(t), bool)]
     if states and not any(states):
-        return False, "tags %s are false" % ", ".join(dependency.get("tags"))
+        return False, "tags %s are false" % ", ".join(str(t) for t in dependency.get("tags"))
     return True, ""
 
 
@@ -277,8 +277,12 @@ class ChartReader:
             return
         origin = files.where("Chart.yaml")
         base = ["annotations", ARTIFACTHUB_IMAGES]
-        entries = load_all(text, "%s annotation %s" % (origin, ARTIFACTHUB_IMAGES)) if isinstance(text, str) \
-            else [text]
+        try:
+            entries = load_all(text, "%s annotation %s" % (origin, ARTIFACTHUB_IMAGES)) if isinstance(text, str) \
+                else [text]
+        except InputError as exc:  # another's chart with a broken annotation: its values are still read
+            self.findings.unknown(text, str(exc), Location(origin, chart_object, format_path(base)))
+            return
         entries = entries[0] if len(entries) == 1 else entries
         if not isinstance(entries, list):
             self.findings.unknown(text, "the annotation is not a YAML list of {name, image}",

@@ -322,3 +322,19 @@ def test_a_yaml_sequence_of_objects_is_read(tmp_path):
     result = generate_image_list(request(manifests=[listing]))
     assert result.references == ["docker.io/library/a:1", "docker.io/library/b:2"]
     assert found(result, "docker.io/library/b:2")[0]["path"] == "[1].spec.template.spec.containers[0].image"
+
+
+def test_tags_disable_and_a_broken_annotation_does_not_stop_the_values(tmp_path):
+    chart = tmp_path / "app"
+    (chart / "charts" / "extra").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text(
+        "apiVersion: v2\nname: app\nversion: 1.0.0\nannotations:\n  artifacthub.io/images: '- image: [unclosed'\n"
+        "dependencies:\n  - {name: extra, version: 1.0.0, tags: [optional]}\n")
+    (chart / "values.yaml").write_text("tags: {optional: false}\nimage: {repository: example/app, tag: '1'}\n")
+    (chart / "charts" / "extra" / "Chart.yaml").write_text("apiVersion: v2\nname: extra\nversion: 1.0.0\n")
+    (chart / "charts" / "extra" / "values.yaml").write_text("image: 'example/extra:1'\n")
+    result = generate_image_list(request(charts=[chart]))
+    assert result.references == ["docker.io/example/app:1"]
+    assert [c["reason"] for c in result.charts if not c["enabled"]] == ["tags optional are false"]
+    assert [u.location.path for u in result.unresolved] == ['annotations["artifacthub.io/images"]']
+    assert "not valid YAML" in result.unresolved[0].reason
