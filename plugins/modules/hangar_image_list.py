@@ -383,8 +383,9 @@ class ImageListManager:
             before = read_text(self.dest)
             after = render_list(found.references, self._sources())
             held = _listed(before)
-            result.update(dest=self.dest, added=[r for r in found.references if r not in held],
-                          removed=[r for r in held if r not in set(found.references)])
+            held_set, listing = set(held), set(found.references)
+            result.update(dest=self.dest, added=[r for r in found.references if r not in held_set],
+                          removed=[r for r in held if r not in listing])
             result["changed"] = before != after
             if result["changed"] and not self.module.check_mode:
                 write_text(self.dest, after)
