@@ -4,7 +4,6 @@ list, and where the images and the unknowns were found."""
 import io
 import shutil
 import tarfile
-from pathlib import Path
 
 import pytest
 
@@ -15,8 +14,9 @@ from ansible_collections.airgap.hangar.plugins.module_utils._discovery.listing i
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._discovery.values import merge_values
 from ansible_collections.airgap.hangar.plugins.module_utils._errors import InputError
+from tests.support.image_list_data import data_dir
 
-DATA = Path(__file__).resolve().parents[4] / "data" / "image_list"
+DATA = data_dir()
 CHARTS = DATA / "charts"
 MANIFESTS = DATA / "manifests"
 VALUES = DATA / "values"
