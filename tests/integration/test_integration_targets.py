@@ -3,7 +3,7 @@ each goes check mode -> real -> check mode again -> real again and asserts `chan
 
 from tests.support.playbook_runner import local_host, repo_path, run_playbook
 
-TARGETS = ("hangar_save", "hangar_load", "hangar_validate", "hangar_mirror")
+TARGETS = ("hangar_save", "hangar_load", "hangar_validate", "hangar_mirror", "hangar_image_list")
 
 
 def test_targets_check_real_check_real(registry, registry_factory, client_for, image_factory, unique_repo, tmp_path):

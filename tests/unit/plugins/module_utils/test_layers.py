@@ -21,7 +21,8 @@ ALLOWED = {
     "_harbor": {"_registry", "_image", "_errors"},
     "_copy": {"_archive", "_harbor", "_registry", "_image", "_errors"},
     "_inventory": {"_registry", "_image", "_errors"},
-    "_ansible_glue": {"_copy", "_harbor", "_archive", "_registry", "_image", "_errors", "_inventory"},
+    "_discovery": {"_image", "_errors"},
+    "_ansible_glue": {"_copy", "_harbor", "_archive", "_registry", "_image", "_errors", "_inventory", "_discovery"},
 }
 GLUE = "_ansible_glue"
 
