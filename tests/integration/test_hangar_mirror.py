@@ -1,10 +1,13 @@
 """hangar_mirror against real registries: formats, byte-identical copies, mounts, merges, reruns."""
 
 import hashlib
+import re
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from tests.support import skopeo
+from tests.support.evidence import FolderWatch
 from tests.support.image_factory import parse_platform
 from tests.support.module_runner import run_module
 
@@ -13,6 +16,12 @@ ALL_PLATFORMS = {"arch": [], "os": []}
 
 def digest_of(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def mount_of(entry):
+    """(digest, from repository) of a cross-repository mount request in the access log."""
+    query = parse_qs(urlsplit(entry.path).query)
+    return query.get("mount", [None])[0], query.get("from", [None])[0]
 
 
 @pytest.fixture
@@ -48,15 +57,13 @@ def test_default_format_lines_go_to_registry_and_project_byte_identical(registry
         assert digest_of(raw) == image.digest
         for child in image.children:
             assert digest_of(skopeo.inspect_raw("%s@%s" % (dest_repo, child.digest), destination)) == child.digest
-    uploads_before = destination.count_requests("PUT", r"/blobs/uploads/")
+    before_rerun = destination.log_position()
 
     rerun = run_module("hangar_mirror", args)
 
     assert rerun["changed"] is False, rerun
     assert rerun["stats"]["unchanged"] == 3
-    assert rerun["stats"]["blobs_copied"] == 0 and rerun["stats"]["bytes"] == 0
-    assert destination.count_requests("PUT", r"/blobs/uploads/") == uploads_before
-    assert destination.count_requests("PUT", r"/manifests/") == 0 or rerun["stats"]["manifests_pushed"] == 0
+    assert destination.writes_since(before_rerun) == [], "a rerun with nothing to do sent writes"
 
 
 def test_mirror_format_honours_dest_registry_and_tag(registry, registry_factory, source_images, tmp_path):
@@ -76,14 +83,19 @@ def test_mirror_format_honours_dest_registry_and_tag(registry, registry_factory,
 def test_within_one_registry_blobs_are_mounted_not_sent(registry, source_images, unique_repo):
     repo, image = next(iter(source_images.items()))
     target = unique_repo("mounted")
+    before = registry.log_position()
 
     result = run_module("hangar_mirror", dict(
         images=[{"source": "%s/%s" % (registry.host, repo), "dest": "%s/%s" % (registry.host, target),
                  "tag": "1.0"}], tls_verify=False, source_tls_verify=False, **ALL_PLATFORMS))
 
     assert result["changed"] is True, result
-    assert result["stats"]["blobs_mounted"] > 0
-    assert result["stats"]["blobs_copied"] == 0 and result["stats"]["bytes"] == 0
+    uploads = registry.requests_since(before, r"^/v2/%s/blobs/uploads/" % re.escape(target))
+    mounted = sorted(mount_of(entry) for entry in uploads if entry.method == "POST" and entry.status == 201)
+    assert mounted == sorted((digest, repo) for digest in image.blobs), uploads
+    assert [entry for entry in uploads if entry.method in ("PATCH", "PUT")] == [], "blob bytes were sent"
+    assert registry.requests_since(before, r"^/v2/%s/blobs/sha256:" % re.escape(repo), ("GET",)) == [], \
+        "blobs were downloaded from the source"
     assert digest_of(skopeo.inspect_raw("%s:1.0" % target, registry)) == image.digest
 
 
@@ -114,21 +126,32 @@ def test_one_arch_then_another_merges_into_one_index(registry, client_for, image
     assert [child["platform"]["architecture"] for child in only.children] == ["arm64"]
 
 
-def test_check_mode_reports_without_writing(registry, registry_factory, source_images):
-    destination = registry_factory()
+def test_check_mode_reports_without_writing(registry, registry_factory, source_images, tmp_path):
+    destination = registry_factory(count_requests=True)
     repo = next(iter(source_images))
+    failed_file = tmp_path / "failed.txt"
     args = dict(images=["%s/%s:1.0" % (registry.host, repo)], registry=destination.host, tls_verify=False,
-                source_tls_verify=False, **ALL_PLATFORMS)
+                source_tls_verify=False, failed_file=str(failed_file), **ALL_PLATFORMS)
 
-    checked = run_module("hangar_mirror", args, check_mode=True)
+    source_before, destination_before = registry.log_position(), destination.log_position()
+    with FolderWatch(tmp_path) as watch:
+        checked = run_module("hangar_mirror", args, check_mode=True)
 
     assert checked["changed"] is True, checked
     assert checked["images"][0]["status"] == "copied"
     assert "Would have" in checked["msg"]
+    assert destination.writes_since(destination_before) == []
+    assert registry.writes_since(source_before) == []
+    assert destination.requests_since(destination_before, r"/manifests/", ("GET", "HEAD")), \
+        "check mode never looked at the destination: the test proves nothing"
+    assert watch.events == [] and not failed_file.exists()
     with pytest.raises(skopeo.SkopeoError):
         skopeo.inspect_raw("%s:1.0" % repo, destination)
+
     run_module("hangar_mirror", args)
+    destination_before = destination.log_position()
     assert run_module("hangar_mirror", args, check_mode=True)["changed"] is False
+    assert destination.writes_since(destination_before) == []
 
 
 def test_missing_image_fails_only_itself_and_is_written_to_failed_file(registry, registry_factory, source_images,
@@ -146,7 +169,10 @@ def test_missing_image_fails_only_itself_and_is_written_to_failed_file(registry,
     statuses = {image["reference"]: image["status"] for image in result["images"]}
     assert statuses["%s/%s:1.0" % (registry.host, repo)] == "copied"
     assert statuses[missing] == "failed"
-    assert "MANIFEST_UNKNOWN" in result["msg"] or "not found" in result["msg"].lower() or "unknown" in result["msg"]
+    failure = "%s: Error fetching manifest %s: MANIFEST_UNKNOWN manifest unknown (HTTP 404)" % (missing, missing)
+    assert result["msg"].startswith("1 of 2 images failed; first: " + failure + ". "), result["msg"]
+    assert statuses and [image["error"] for image in result["images"] if image["status"] == "failed"] == [
+        failure.split(": ", 1)[1]]
     assert failed_file.read_text() == missing + "\n"
     assert result["failed_images"] == [missing]
 

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import traceback
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -59,6 +60,20 @@ def assert_nothing_leaks(secrets, outputs):
             assert secret not in text, "a secret (%s...) leaks in %s" % (secret[:6], name)
 
 
+def first_try_fails(method, path, occurrence):
+    """FaultProxy script: the first try of every manifest read answers 503, of every blob read is cut
+    half way, of every blob upload is cut half way; retries pass."""
+    if occurrence:
+        return None
+    if method == "GET" and "/manifests/" in path:
+        return "503"
+    if method == "GET" and "/blobs/sha256:" in path:
+        return "reset-response"
+    if method in ("PUT", "PATCH") and "/blobs/uploads/" in path:
+        return "reset-request"
+    return None
+
+
 @pytest.fixture
 def token_registry_of_ours(registry_factory):
     """A token-auth registry whose issuer records the tokens it hands out."""
@@ -103,15 +118,45 @@ def test_no_secret_in_results_failed_files_warnings_exceptions_or_logs(basic_reg
             registry=basic_registry.host, source_username=token["username"], source_password=token["password"],
             tls_verify=False, source_tls_verify=False, **basic)),
     }
-    for name, (module, args) in runs.items():
-        failed_file = tmp_path / ("%s.failed.txt" % name.replace(" ", "-").replace(">", ""))
-        result = run_module(module, dict(args, failed_file=str(failed_file)))
-        assert result.get("failed") is True, "%s was meant to fail: %s" % (name, result["msg"])
-        outputs[name] = json.dumps(result)
-        if failed_file.exists():
-            outputs[name + " failed_file"] = failed_file.read_text()
+    # With Ansible's debug on (as ANSIBLE_DEBUG=1 turns it on), so that every module.debug line is produced
+    # and read here, through fault proxies so that the transport's and the engine's retry lines, which
+    # carry exception text, are among them.
+    basic_front = FaultProxy(basic_registry.host, script=first_try_fails).start()
+    token_front = FaultProxy(token_registry.host, script=first_try_fails).start()
+    try:
+        runs["mirror through faults, basic->token"] = ("hangar_mirror", dict(
+            images=["%s/%s:1.0" % (basic_front.host, basic_repo), "%s/absent/image:1.0" % basic_front.host],
+            registry=token_front.host, project="faulted", source_username=basic["username"],
+            source_password=basic["password"], tls_verify=False, source_tls_verify=False, **token))
+        debug_lines = []
+        for name, (module, args) in runs.items():
+            failed_file = tmp_path / ("%s.failed.txt" % name.replace(" ", "-").replace(">", "").replace(",", ""))
+            log = []
+            result = run_module(module, dict(args, failed_file=str(failed_file)), debug_log=log)
+            assert result.get("failed") is True, "%s was meant to fail: %s" % (name, result["msg"])
+            outputs[name] = json.dumps(result)
+            outputs["debug log " + name] = "\n".join(log)
+            debug_lines += log
+            if failed_file.exists():
+                outputs[name + " failed_file"] = failed_file.read_text()
+    finally:
+        basic_front.stop()
+        token_front.stop()
+    retry_lines = [line for line in debug_lines if line.startswith("[debug] Retrying ")]
+    assert retry_lines, "no retry was logged by the modules: the debug log test proves nothing"
+    assert any(" after: " in line for line in retry_lines), "no whole-blob retry line (with exception text)"
+    assert basic_front.faults["503"] and basic_front.faults["reset-response"], basic_front.faults
+    assert token_front.faults["reset-request"], token_front.faults
     assert any("failed_file" in name for name in outputs), "no failed_file was written"
-    assert any('"warnings"' in text or "401" in text for text in outputs.values())
+    # The wrong passwords were really sent and refused: the one message each failure produces.
+    refused = {name: json.loads(outputs[name])["images"][0]["error"]
+               for name in ("load with a wrong Basic password", "save with a wrong token password")}
+    assert refused["load with a wrong Basic password"] == (
+        "Error checking manifest %s/%s:1.0: Unauthorized (HTTP 401); %s refused the credentials of hangar"
+        % (basic_registry.host, token_repo, basic_registry.host)), refused
+    assert refused["save with a wrong token password"] == (
+        "Error authenticating to %s (token server %s): the token server refused the credentials of hangar (HTTP 401)"
+        % (token_registry.host, urlsplit(token_registry.token_server.realm).netloc)), refused
 
     # The library directly, through a proxy that fails requests so that retries are logged too.
     with FaultProxy(basic_registry.host, seed=3, fail_rate=0.3) as proxy:
@@ -223,9 +268,11 @@ def test_credentials_never_follow_a_redirect_to_blob_storage(auth, storage_host,
     assert result["images"][0]["digest"] == image.digest
     assert {request.path.rsplit("/", 1)[-1] for request in storage.requests} == set(image.blobs)
     sent_to_storage = [request.headers for request in storage.requests]
-    assert not [headers for headers in sent_to_storage if "Authorization" in headers], sent_to_storage
+    assert not [headers for headers in sent_to_storage if "authorization" in {name.lower() for name in headers}], \
+        sent_to_storage
     scheme = "Bearer " if auth == "token" else "Basic "
-    assert any(r.headers.get("Authorization", "").startswith(scheme) for r in front.requests), \
+    assert any(value.startswith(scheme) for r in front.requests for name, value in r.headers.items()
+               if name.lower() == "authorization"), \
         "the registry itself never got credentials: the test proves nothing"
 
 

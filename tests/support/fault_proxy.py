@@ -5,10 +5,14 @@
         proxy.down = True               # every request answers 503 until set back to False
         proxy.down = "reset"            # every request has its connection reset instead
         proxy.faults                    # Counter: "503", "429", "reset-request", "reset-response", "down"
-        proxy.requests                  # [ProxiedRequest(method, path, headers, outcome)] in arrival order
+        proxy.requests                  # [ProxiedRequest(method, path, headers, outcome, time)] in arrival order
 
 Faults, decided per request:
-- `fail_rate`: answer 503, or 429 with `Retry-After: 0`, without asking the registry;
+- `fail_rate`: answer 503, or 429 with `Retry-After: <retry_after>` (default "0"), without asking the
+  registry;
+- `script(method, path, occurrence)`: decides first, for exact faults: returns None (forward, or let
+  the rates decide) or one of "503", "429", "reset-request", "reset-response"; `occurrence` counts the
+  same request (see below) seen before, from 0;
 - `reset_rate`: reset the connection (TCP RST) half way through the request body (uploads) or,
   for requests without a body, half way through the response body;
 - `latency` seconds before each request is forwarded; `bandwidth` bytes per second per connection
@@ -29,6 +33,7 @@ import re
 import socket
 import struct
 import threading
+import time
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
@@ -51,6 +56,8 @@ class ProxiedRequest:
     path: str
     headers: dict
     outcome: str  # "forwarded", "503", "429", "reset-request", "reset-response", "down", "redirect"
+    time: float = 0.0  # time.monotonic() when its head arrived
+    key: str = ""  # request_key(): the same request across retries
 
 
 @dataclass
@@ -100,7 +107,7 @@ def _reset(writer):
 
 class FaultProxy:
     def __init__(self, upstream, seed=0, fail_rate=0.0, reset_rate=0.0, latency=0.0, bandwidth=None,
-                 redirect=None, max_faults=500):
+                 redirect=None, max_faults=500, retry_after="0", script=None):
         host, _unused, port = upstream.rpartition(":")
         self.upstream = (host, int(port))
         self.seed = seed
@@ -110,6 +117,8 @@ class FaultProxy:
         self.bandwidth = bandwidth
         self.redirect = redirect
         self.max_faults = max_faults
+        self.retry_after = retry_after
+        self.script = script
         self.down = False
         self.faults = collections.Counter()
         self.requests = []
@@ -181,6 +190,12 @@ class FaultProxy:
             self._seen[key] += 1
             if sum(self.faults.values()) - self.faults["down"] >= self.max_faults:
                 return None
+        if self.script is not None:
+            scripted = self.script(method, urlsplit(target).path, occurrence)
+            if scripted == "reset-response" and method == "HEAD":
+                scripted = None
+            if scripted:
+                return scripted
         draw = random.Random("%s|%s|%d" % (self.seed, key, occurrence)).random()
         if draw < self.fail_rate:
             return "503" if draw < self.fail_rate / 2 else "429"
@@ -188,9 +203,11 @@ class FaultProxy:
             return "reset-request" if has_body else "reset-response"
         return None
 
-    def _record(self, method, target, head, outcome):
+    def _record(self, method, target, head, outcome, arrived=None):
         with self._lock:
-            self.requests.append(ProxiedRequest(method, urlsplit(target).path, dict(head.headers), outcome))
+            self.requests.append(ProxiedRequest(method, urlsplit(target).path, dict(head.headers), outcome,
+                                                time.monotonic() if arrived is None else arrived,
+                                                request_key(method, target)))
             if outcome not in ("forwarded", "redirect"):
                 self.faults[outcome] += 1
 
@@ -224,6 +241,7 @@ class FaultProxy:
         """One request: answered here (fault, redirect) or forwarded. Returns the upstream connection
         to reuse, or None."""
         method, target = head.first_line.split(" ")[:2]
+        arrived = time.monotonic()
         body = _body_framing(head)
         if self.down:
             self._record(method, target, head, "down")
@@ -244,11 +262,11 @@ class FaultProxy:
         if fault in ("503", "429"):
             await _discard_body(reader, body)
             self._record(method, target, head, fault)
-            headers = {"Retry-After": "0"} if fault == "429" else {}
+            headers = {"Retry-After": self.retry_after} if fault == "429" else {}
             await _answer(writer, method, int(fault), "Injected fault", headers)
             return upstream
         if fault != "reset-response":  # whether a response body can be cut is known from its head
-            self._record(method, target, head, fault or "forwarded")
+            self._record(method, target, head, fault or "forwarded", arrived)
         if self.latency:
             await asyncio.sleep(self.latency)
         if upstream is None:
@@ -267,7 +285,7 @@ class FaultProxy:
         response_body = _response_framing(method, status, response)
         cut = fault == "reset-response" and response_body not in (("length", 0), ("none", 0))
         if fault == "reset-response":
-            self._record(method, target, head, fault if cut else "forwarded")
+            self._record(method, target, head, fault if cut else "forwarded", arrived)
         await self._copy_body(up_reader, writer, response_body, cut_half=cut)
         if cut:
             _reset(writer)

@@ -22,11 +22,12 @@ import io
 import json
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from .._errors import DigestMismatchError
+from .._errors import DigestMismatchError, RegistryError
 from .._image.digest import CHUNK_SIZE, DIGEST_RE, VerifyingReader, sha256_digest, validate_digest
 from .._image.manifest import Manifest
 from .._image.media_types import ACCEPT_MANIFESTS, DOCKER_MANIFEST_V1_SIGNED
 from .auth import CATALOG_SCOPE, repository_scope
+from .retry import describe_transient_error, is_transient_error
 from .transport import RegistryTransport, error_codes, is_html
 
 
@@ -205,9 +206,23 @@ class RegistryClient(RegistryTransport):
                 yield chunk
 
     def get_blob(self, repo, digest):
-        """A small blob (a config) in memory, verified."""
-        with self.open_blob(repo, digest) as reader:
-            return reader.read_all_verified()
+        """A small blob (a config) in memory, verified. A read cut mid-body (connection reset, read
+        timeout) is tried again whole, under the retry policy, as a request is."""
+        attempts = self._retry.attempts
+        for number in range(1, attempts + 1):
+            try:
+                with self.open_blob(repo, digest) as reader:
+                    return reader.read_all_verified()
+            except RegistryError as exc:
+                if number == attempts or exc.status is not None or not is_transient_error(exc.__cause__):
+                    raise
+                wait = self._retry.delay(number)
+                if self._log is not None:
+                    self._log("Retrying GET /v2/%s/blobs/%s after %s (attempt %d of %d failed; next in %.1fs)"
+                              % (repo, digest, describe_transient_error(exc.__cause__), number, attempts, wait))
+                self.stats.add("retries")
+                self._retry.sleep(wait)
+        raise AssertionError("unreachable: attempts must be at least 1")  # pragma: no cover
 
     def push_blob(self, repo, digest, size, reader, chunk_size=None, reopen=None):
         """Upload a blob from `reader` (.read(n), an iterable of chunks, or bytes), verified on the way.
