@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import traceback
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -23,6 +24,7 @@ from tests.support.scripted_server import ScriptedServer
 from tests.support.token_auth import TokenIssuer
 
 WRONG_PASSWORD = "Wr0ng-Pa55word-for-the-test"
+MODULE_LOG_SHIM = Path(__file__).resolve().parents[1] / "support" / "module_log"
 
 
 class RecordingTokenIssuer(TokenIssuer):
@@ -206,31 +208,50 @@ PLAYBOOK = [{
 }]
 
 
-def test_no_secret_in_ansible_playbook_vvv_output(basic_registry, token_registry_of_ours, pushed, tmp_path):
+def test_no_secret_in_ansible_playbook_vvvv_debug_output_or_module_logs(basic_registry, token_registry_of_ours,
+                                                                         pushed, tmp_path):
     token_registry = token_registry_of_ours
     (basic_repo, _unused), (token_repo, _unused) = pushed
+    basic_front = FaultProxy(basic_registry.host, script=first_try_fails).start()
+    token_front = FaultProxy(token_registry.host, script=first_try_fails).start()
     (tmp_path / "playbook.yml").write_text(yaml.safe_dump(PLAYBOOK, sort_keys=False))
     (tmp_path / "inventory.yml").write_text(yaml.safe_dump({"all": {"hosts": {"localhost": local_host()}}}))
     (tmp_path / "vars.json").write_text(json.dumps(dict(
-        basic_host=basic_registry.host, basic_repo=basic_repo, basic_user=basic_registry.username,
-        basic_password=basic_registry.password, token_host=token_registry.host, token_repo=token_repo,
+        basic_host=basic_front.host, basic_repo=basic_repo, basic_user=basic_registry.username,
+        basic_password=basic_registry.password, token_host=token_front.host, token_repo=token_repo,
         token_user=token_registry.username, token_password=token_registry.password, wrong_password=WRONG_PASSWORD,
         work=str(tmp_path))))
+    module_log = tmp_path / "module.log"
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS_PATH), ANSIBLE_HOME=str(tmp_path / "ansible"),
                ANSIBLE_NOCOLOR="true", ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_STDOUT_CALLBACK="default",
                PATH="%s:%s" % (BIN_DIR, os.environ.get("PATH", "")),
-               HANGAR_REGISTRY_USERNAME=token_registry.username, HANGAR_REGISTRY_PASSWORD=token_registry.password)
+               HANGAR_REGISTRY_USERNAME=token_registry.username, HANGAR_REGISTRY_PASSWORD=token_registry.password,
+               # Ansible's debug on: the controller prints its debug lines and the modules log their debug
+               # lines to syslog, which the sitecustomize of tests/support/module_log copies to a file.
+               ANSIBLE_DEBUG="1", HANGAR_TEST_MODULE_LOG=str(module_log),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(MODULE_LOG_SHIM), os.environ.get("PYTHONPATH")])))
 
-    finished = subprocess.run([str(BIN_DIR / "ansible-playbook"), "-vvv", "-i", str(tmp_path / "inventory.yml"),
-                               "-e", "@%s" % (tmp_path / "vars.json"), str(tmp_path / "playbook.yml")],
-                              cwd=tmp_path, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                              check=False, timeout=PLAYBOOK_TIMEOUT)
+    try:
+        finished = subprocess.run([str(BIN_DIR / "ansible-playbook"), "-vvvv", "-i", str(tmp_path / "inventory.yml"),
+                                   "-e", "@%s" % (tmp_path / "vars.json"), str(tmp_path / "playbook.yml")],
+                                  cwd=tmp_path, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                                  check=False, timeout=PLAYBOOK_TIMEOUT)
+    finally:
+        basic_front.stop()
+        token_front.stop()
 
     output = finished.stdout + finished.stderr
     assert finished.returncode == 0, output[-3000:]
     assert "ignored=3" in output, output[-3000:]
     assert "absent/image" in output and "401" in output
-    outputs = {"ansible-playbook -vvv": output, "mirror failed_file": (tmp_path / "mirror-failed.txt").read_text()}
+    logged = module_log.read_text()
+    assert "[debug] " in logged, "the modules logged no debug line"
+    assert "Retrying " in logged, "no retry line was logged: run the playbook against a faulty registry"
+    # ANSIBLE_DEBUG makes the controller echo each task's arguments as given ("_execute_module (name, {...})"),
+    # no_log ones included: that is ansible-core's own debug output of our input, not something we produce.
+    ours = "\n".join(line for line in output.splitlines() if "_execute_module (" not in line)
+    outputs = {"ansible-playbook -vvvv with ANSIBLE_DEBUG": ours, "modules' syslog lines": logged,
+               "mirror failed_file": (tmp_path / "mirror-failed.txt").read_text()}
     assert_nothing_leaks(secrets_of(basic_registry, token_registry, issuers=[token_registry.token_issuer]), outputs)
 
 
