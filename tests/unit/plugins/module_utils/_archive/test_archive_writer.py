@@ -406,20 +406,58 @@ class TestZip64:
 
 
 KILLED_WRITER = r"""
-import hashlib, io, sys, time
+import hashlib, io, os, sys, time
 sys.path.insert(0, {collections!r})
+from ansible_collections.airgap.hangar.plugins.module_utils._archive import writer as writer_module
 from ansible_collections.airgap.hangar.plugins.module_utils._archive.index import ArchiveEntry, ArchivePlatformImage
 from ansible_collections.airgap.hangar.plugins.module_utils._archive.writer import ArchiveWriter
 from ansible_collections.airgap.hangar.plugins.module_utils._image.digest import sha256_digest
 from ansible_collections.airgap.hangar.plugins.module_utils._image.manifest import Manifest
 from ansible_collections.airgap.hangar.plugins.module_utils._image.platform import Platform
 
+PAUSE_AT = {pause_at!r}  # a phase to stop in, saying so, until killed; "" runs through
+
+
+def pause(phase):
+    print(phase, flush=True)
+    if phase == PAUSE_AT:
+        time.sleep(3600)
+
+
 class SlowReader:
-    def __init__(self, data):
+    def __init__(self, data, number):
         self.data = io.BytesIO(data)
+        self.half = len(data) // 2
+        self.number = number
     def read(self, size):
         time.sleep(0.002)
+        if self.number == 2 and self.data.tell() >= self.half:
+            pause("mid-blob")
+            self.number = None
         return self.data.read(min(size, 64 * 1024))
+
+
+real_write_entry = ArchiveWriter._write_entry
+def write_entry(self, name, chunks, size):
+    if name != "index.json":
+        return real_write_entry(self, name, chunks, size)
+    data = b"".join(chunks)
+    def halves():
+        yield data[:len(data) // 2]
+        pause("mid-index")
+        yield data[len(data) // 2:]
+    return real_write_entry(self, name, halves(), size)
+ArchiveWriter._write_entry = write_entry
+
+real_replace = os.replace
+def replace(source, target, *args, **kwargs):
+    if os.fspath(target) == os.path.realpath({path!r}):
+        pause("before-rename")
+        real_replace(source, target, *args, **kwargs)
+        pause("after-rename")
+        return None
+    return real_replace(source, target, *args, **kwargs)
+os.replace = replace
 
 layers = [hashlib.shake_256(b"layer %d" % n).digest(1024 * 1024) for n in range(4)]
 config = b'{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}}}}'
@@ -433,7 +471,7 @@ print("start", flush=True)
 with ArchiveWriter({path!r}) as writer:
     print("opened", flush=True)
     for number, data in enumerate(layers + [config]):
-        writer.add_blob(sha256_digest(data), len(data), SlowReader(data))
+        writer.add_blob(sha256_digest(data), len(data), SlowReader(data, number))
         print("blob %d" % number, flush=True)
     writer.add_manifest(manifest)
     print("manifest", flush=True)
@@ -443,49 +481,74 @@ with ArchiveWriter({path!r}) as writer:
     writer.commit()
 print("done", flush=True)
 """
-MARKERS = ["start", "opened", "blob 0", "blob 1", "blob 2", "blob 3", "blob 4", "manifest", "committing"]
+MARKERS = ["start", "opened", "blob 0", "blob 1", "mid-blob", "blob 2", "blob 3", "blob 4", "manifest", "committing",
+           "mid-index", "before-rename"]
+PAUSED_PHASES = ("mid-blob", "mid-index", "before-rename", "after-rename")
+KILL_SEED = 20261201  # fixed: the same kill moments on every run and machine
 
 
 def collections_path():
     return next(entry for entry in sys.path if os.path.isdir(os.path.join(entry, "ansible_collections", "airgap")))
 
 
+def kill_writer(script, marker, delay):
+    """Run the writer script, SIGKILL it `delay` s after it printed `marker`; the markers it printed."""
+    process = subprocess.Popen([sys.executable, "-u", "-c", script], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    seen = []
+    try:
+        while True:
+            line = process.stdout.readline().strip()
+            assert line, "the writer ended before %s: %s" % (marker, process.stderr.read())
+            seen.append(line)
+            if line == marker:
+                break
+        threading.Event().wait(delay)  # a seeded moment after the marker, not a wait for anything
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        process.stdout.close()
+        process.stderr.close()
+    return seen
+
+
 def test_killed_at_any_moment_the_previous_archive_stays(tmp_path, factory):
+    """kill -9 while a blob is half written, while index.json is half written, just before and just after
+    the rename (the writer stops there until killed), then at seeded moments: the archive is always the
+    previous one or the complete new one."""
     path = tmp_path / "a.zip"
     write_archive(path, [("reg.example.com/base/app", "1", factory.oci_image(layer_sizes=(2 * MiB, 2 * MiB)))])
     previous = path.read_bytes()
-    script = KILLED_WRITER.format(collections=collections_path(), path=str(path))
-    moments = random.Random(os.environ.get("PYTEST_XDIST_WORKER", "") + str(os.getpid()))
-    for _attempt in range(8):
-        marker, delay = moments.choice(MARKERS), moments.uniform(0, 0.03)
-        process = subprocess.Popen([sys.executable, "-u", "-c", script], stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)
-        try:
-            while True:
-                line = process.stdout.readline().strip()
-                assert line, "the writer ended early: %s" % process.stderr.read()
-                if line == marker:
-                    break
-            threading.Event().wait(delay)  # a random moment after the marker, not a wait for anything
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.wait()
-            process.stdout.close()
-            process.stderr.close()
+    moments = random.Random(KILL_SEED)
+    plan = [(phase, phase, 0.0) for phase in PAUSED_PHASES]
+    plan += [("", marker, round(moments.uniform(0, 0.03), 4)) for marker in moments.sample(MARKERS, 6)]
+    kills = []
+    for pause_at, marker, delay in plan:
+        script = KILLED_WRITER.format(collections=collections_path(), path=str(path), pause_at=pause_at)
+        seen = kill_writer(script, marker, delay)
         with ArchiveReader(path) as reader:
             reader.verify(check_content=True)
             completed = reader.index.find("reg.example.com/killed/app", "1") is not None
+        kills.append((marker, delay, "new archive" if completed else "previous archive", len(temp_files(tmp_path))))
+        print("kill -9 after %r + %.4fs: %s, %d temporary file(s)" % kills[-1])
         if completed:  # the kill came after the rename: a complete new archive; start again from the old
+            assert seen[-1] == "after-rename" or pause_at == "", kills
             path.write_bytes(previous)
         else:
-            assert path.read_bytes() == previous
-        assert len(temp_files(tmp_path)) <= 1  # each run removed what the one before left
+            assert path.read_bytes() == previous, kills
+        assert len(temp_files(tmp_path)) <= 1, kills  # each run removed what the one before left
+    landed = {marker: outcome for marker, _delay, outcome, _temps in kills[:len(PAUSED_PHASES)]}
+    assert landed == {"mid-blob": "previous archive", "mid-index": "previous archive",
+                      "before-rename": "previous archive", "after-rename": "new archive"}, kills
+    assert [temps for marker, _delay, _outcome, temps in kills[:3]] == [1, 1, 1], \
+        "a kill mid-blob, mid-index or before the rename must leave the new archive's temporary file: %s" % kills
 
-    finished = subprocess.run([sys.executable, "-u", "-c", script], capture_output=True, text=True, timeout=120,
-                              check=False)
+    finished = subprocess.run([sys.executable, "-u", "-c", KILLED_WRITER.format(
+        collections=collections_path(), path=str(path), pause_at="")], capture_output=True, text=True, timeout=120,
+        check=False)
     assert finished.returncode == 0, finished.stderr
     assert temp_files(tmp_path) == []
     index = check_archive_layout(path)
