@@ -18,6 +18,10 @@ Faults, decided per request:
 - `latency` seconds before each request is forwarded; `bandwidth` bytes per second per connection
   for bodies both ways;
 - `redirect(method, path)`: a hook returning a URL answers 307 to it (blob storage elsewhere).
+- `hold_next(predicate)`: the next request for which predicate(method, path) is true stops half way
+  through its body (the request's for uploads, else the response's) and stays there until the proxy
+  stops; `held` (a threading.Event) is then set and `held_request` names it: the client is known to be
+  in the middle of that transfer.
 
 Reproducible: the decision for a request depends only on the seed, the method, the path (upload
 session ids and `_state` left out) and how many times that same request was seen before, never on
@@ -55,7 +59,7 @@ class ProxiedRequest:
     method: str
     path: str
     headers: dict
-    outcome: str  # "forwarded", "503", "429", "reset-request", "reset-response", "down", "redirect"
+    outcome: str  # "forwarded", "503", "429", "reset-request", "reset-response", "down", "redirect", "held"
     time: float = 0.0  # time.monotonic() when its head arrived
     key: str = ""  # request_key(): the same request across retries
 
@@ -119,6 +123,10 @@ class FaultProxy:
         self.max_faults = max_faults
         self.retry_after = retry_after
         self.script = script
+        self.hold = None
+        self.held = threading.Event()
+        self.held_request = None
+        self._hold_claimed = False
         self.down = False
         self.faults = collections.Counter()
         self.requests = []
@@ -180,6 +188,11 @@ class FaultProxy:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._server.wait_closed()
 
+    def hold_next(self, predicate):
+        with self._lock:
+            self.hold, self.held_request, self._hold_claimed = predicate, None, False
+            self.held.clear()
+
     # -- decisions
 
     def _decide(self, method, target, has_body):
@@ -208,7 +221,7 @@ class FaultProxy:
             self.requests.append(ProxiedRequest(method, urlsplit(target).path, dict(head.headers), outcome,
                                                 time.monotonic() if arrived is None else arrived,
                                                 request_key(method, target)))
-            if outcome not in ("forwarded", "redirect"):
+            if outcome not in ("forwarded", "redirect", "held"):
                 self.faults[outcome] += 1
 
     # -- serving
@@ -265,6 +278,12 @@ class FaultProxy:
             headers = {"Retry-After": self.retry_after} if fault == "429" else {}
             await _answer(writer, method, int(fault), "Injected fault", headers)
             return upstream
+        holding = False
+        if self.hold is not None and fault is None and self.hold(method, urlsplit(target).path):
+            with self._lock:
+                holding, self._hold_claimed = not self._hold_claimed, True
+        if holding:
+            return await self._hold(method, target, head, reader, writer, upstream, body)
         if fault != "reset-response":  # whether a response body can be cut is known from its head
             self._record(method, target, head, fault or "forwarded", arrived)
         if self.latency:
@@ -296,6 +315,25 @@ class FaultProxy:
             up_writer.close()
             raise _ConnectionDone()
         return upstream
+
+    async def _hold(self, method, target, head, reader, writer, upstream, body):
+        """Forward half of the request body (uploads) or of the response body, then stall."""
+        self._record(method, target, head, "held")
+        if upstream is None:
+            upstream = await asyncio.open_connection(*self.upstream)
+        up_reader, up_writer = upstream
+        up_writer.write(head.to_bytes())
+        has_body = body != ("length", 0)
+        await self._copy_body(reader, up_writer, body, cut_half=has_body)
+        if not has_body:
+            response = _parse_head(await up_reader.readuntil(b"\r\n\r\n"))
+            writer.write(response.to_bytes())
+            status = int(response.first_line.split(" ")[1])
+            await self._copy_body(up_reader, writer, _response_framing(method, status, response), cut_half=True)
+        self.held_request = ProxiedRequest(method, urlsplit(target).path, dict(head.headers), "held")
+        self.held.set()
+        await asyncio.sleep(3600)  # cancelled when the proxy stops
+        raise _ConnectionDone()
 
     async def _copy_body(self, source, target, framing, cut_half=False):
         """Forward a body as framed; with cut_half, stop half way (the caller then resets)."""
