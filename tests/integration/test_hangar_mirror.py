@@ -200,3 +200,62 @@ def test_a_single_manifest_at_the_tag_is_kept_in_the_merged_index(registry, clie
     merged = client.get_manifest(target, "1.0")
     assert sorted((c["platform"]["architecture"], c["digest"] == arm64.digest) for c in merged.children) == [
         ("amd64", False), ("arm64", True)]
+
+
+# -- README promises, counted at the registries
+
+
+def test_a_rerun_costs_one_request_per_image_on_each_side_and_skopeo_reads_every_blob(
+        registry, registry_factory, source_images, tmp_path):
+    destination = registry_factory(count_requests=True)
+    references = ["%s/%s:1.0" % (registry.host, repo) for repo in source_images]
+    args = dict(images=references, registry=destination.host, tls_verify=False, source_tls_verify=False,
+                **ALL_PLATFORMS)
+    source_before, destination_before = registry.log_position(), destination.log_position()
+
+    first = run_module("hangar_mirror", args)
+
+    assert first.get("failed") is not True, first["msg"]
+    uploads = destination.requests_since(destination_before, r"/blobs/uploads/[^?]*\?.*digest=", ("PUT",))
+    for image_result, (repo, image) in zip(first["images"], source_images.items()):
+        assert image_result["status"] == "copied"
+        assert image_result["bytes"] == sum(len(data) for data in image.blobs.values()), image_result
+        assert 0 < image_result["seconds"] <= first["stats"]["seconds"]
+        assert len([u for u in uploads if u.path.startswith("/v2/%s/" % repo)]) == len(image.blobs)
+        # skopeo reads every blob of the copy (not only its manifests) and checks each digest.
+        assert skopeo.blobs_via_dir("%s:1.0" % repo, destination, str(tmp_path / repo.replace("/", "_"))) \
+            == image.blobs
+    assert first["stats"]["bytes"] == sum(result["bytes"] for result in first["images"])
+    source_before, destination_before = registry.log_position(), destination.log_position()
+
+    rerun = run_module("hangar_mirror", args)
+
+    assert rerun["changed"] is False and rerun["stats"]["unchanged"] == 3, rerun["msg"]
+    indexes = [repo for repo, image in source_images.items() if image.top.is_index]
+    assert len(indexes) == 2
+    # One request per image on each side (and each side's /v2/ probe, once per run).
+    assert sorted((e.method, e.path) for e in destination.requests_since(destination_before)) == sorted(
+        [("GET", "/v2/")] + [("HEAD", "/v2/%s/manifests/1.0" % repo) for repo in source_images])
+    source_requests = [(e.method, e.path) for e in registry.requests_since(source_before)
+                       if e.path == "/v2/" or any(e.path.startswith("/v2/%s/" % repo) for repo in indexes)]
+    assert sorted(source_requests) == sorted([("GET", "/v2/")] + [("GET", "/v2/%s/manifests/1.0" % repo)
+                                                                   for repo in indexes])
+
+
+@pytest.mark.xfail(strict=True, reason="bug (engine, issue 12's file): a single-manifest image's config blob is read "
+                                       "from the source on every rerun to learn its platform, before the destination "
+                                       "is compared: two source requests, not one")
+def test_a_rerun_of_a_single_manifest_image_costs_one_source_request(registry, registry_factory, client_for,
+                                                                     image_factory, unique_repo):
+    repo = unique_repo("single")
+    image_factory.docker_image().push(client_for(registry), repo, "1.0")
+    destination = registry_factory(count_requests=True)
+    args = dict(images=["%s/%s:1.0" % (registry.host, repo)], registry=destination.host, tls_verify=False,
+                source_tls_verify=False, **ALL_PLATFORMS)
+    assert run_module("hangar_mirror", args)["changed"] is True
+    source_before = registry.log_position()
+
+    assert run_module("hangar_mirror", args)["changed"] is False
+
+    assert [(e.method, e.path) for e in registry.requests_since(source_before, "^/v2/%s/" % re.escape(repo))] == [
+        ("GET", "/v2/%s/manifests/1.0" % repo)]

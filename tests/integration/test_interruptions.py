@@ -202,15 +202,19 @@ def kill_in_each_phase(name, args, workdir, proxy, direct, rng):
     kill_points, tags_seen = [], 0
     held = kill_when_held(name, args, workdir, proxy, blob_upload)
     kill_points.append("mid-blob (%s %s)" % (held.method, held.path))
+    proxy.wait_idle(KILL_WAIT_TIMEOUT)  # what the killed module had sent is answered
     tags_seen += assert_no_dangling_tags(direct)
     held = kill_when_held(name, args, workdir, proxy, tag_push)
     kill_points.append("mid-tag (%s %s)" % (held.method, held.path))
     repository = held.path[len("/v2/"):-len("/manifests/1.0")]
+    proxy.wait_idle(KILL_WAIT_TIMEOUT)
     assert repository not in tags_by_repository(direct), "the tag being pushed at the kill exists"
+    proxy.wait_idle(KILL_WAIT_TIMEOUT)  # what the killed module had sent is answered
     tags_seen += assert_no_dangling_tags(direct)
     for request_number in sorted(rng.sample(range(5, 120), 2)):
         killed = kill_at_request(name, args, workdir, proxy, request_number)
         kill_points.append("request %d: %s" % (request_number, "killed" if killed else "finished first"))
+        proxy.wait_idle(KILL_WAIT_TIMEOUT)  # what the killed module had sent is answered
         tags_seen += assert_no_dangling_tags(direct)
     assert [point.split(" ")[0] for point in kill_points[:2]] == ["mid-blob", "mid-tag"], kill_points
     return tags_seen, kill_points

@@ -4,6 +4,7 @@
         proxy.host                      # "127.0.0.1:PORT": give this to the modules instead of registry.host
         proxy.down = True               # every request answers 503 until set back to False
         proxy.down = "reset"            # every request has its connection reset instead
+        proxy.wait_idle()               # until every forwarded request has been answered
         proxy.faults                    # Counter: "503", "429", "reset-request", "reset-response", "down"
         proxy.requests                  # [ProxiedRequest(method, path, headers, outcome, time)] in arrival order
 
@@ -127,6 +128,7 @@ class FaultProxy:
         self.held = threading.Event()
         self.held_request = None
         self._hold_claimed = False
+        self._in_flight = 0
         self.down = False
         self.faults = collections.Counter()
         self.requests = []
@@ -188,6 +190,18 @@ class FaultProxy:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._server.wait_closed()
 
+    def wait_idle(self, timeout=STOP_TIMEOUT):
+        """Wait until every request the proxy began to forward has been answered (held ones aside): after
+        a client is killed, what it had already sent may still be in the registry's hands."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if self._in_flight <= 0:
+                    return
+            if time.monotonic() > deadline:
+                raise AssertionError("the proxy still has %d request(s) in flight" % self._in_flight)
+            time.sleep(0.01)
+
     def hold_next(self, predicate):
         with self._lock:
             self.hold, self.held_request, self._hold_claimed = predicate, None, False
@@ -240,7 +254,13 @@ class FaultProxy:
             while pending or not reader.at_eof():
                 head_bytes = pending + await reader.readuntil(b"\r\n\r\n")
                 pending = b""
-                upstream = await self._exchange(_parse_head(head_bytes), reader, writer, upstream)
+                with self._lock:
+                    self._in_flight += 1
+                try:
+                    upstream = await self._exchange(_parse_head(head_bytes), reader, writer, upstream)
+                finally:
+                    with self._lock:
+                        self._in_flight -= 1
         except (_ConnectionDone, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError,
                 asyncio.CancelledError):
             pass
@@ -331,8 +351,14 @@ class FaultProxy:
             status = int(response.first_line.split(" ")[1])
             await self._copy_body(up_reader, writer, _response_framing(method, status, response), cut_half=True)
         self.held_request = ProxiedRequest(method, urlsplit(target).path, dict(head.headers), "held")
+        with self._lock:
+            self._in_flight -= 1  # not in flight: it stays where it is
         self.held.set()
-        await asyncio.sleep(3600)  # cancelled when the proxy stops
+        try:
+            await asyncio.sleep(3600)  # cancelled when the proxy stops
+        finally:
+            with self._lock:
+                self._in_flight += 1
         raise _ConnectionDone()
 
     async def _copy_body(self, source, target, framing, cut_half=False):
