@@ -8,6 +8,7 @@ import pytest
 
 from tests.support import skopeo
 from tests.support.evidence import FolderWatch
+from tests.support.fault_proxy import FaultProxy
 from tests.support.image_factory import parse_platform
 from tests.support.module_runner import run_module
 
@@ -259,3 +260,109 @@ def test_a_rerun_of_a_single_manifest_image_costs_one_source_request(registry, r
 
     assert [(e.method, e.path) for e in registry.requests_since(source_before, "^/v2/%s/" % re.escape(repo))] == [
         ("GET", "/v2/%s/manifests/1.0" % repo)]
+
+
+def uploaded_digests(server, position, repo):
+    """The digests of the blob uploads the registry completed for repo after position."""
+    return sorted(parse_qs(urlsplit(entry.path).query)["digest"][0] for entry in server.requests_since(
+        position, r"^/v2/%s/blobs/uploads/[^?]*\?.*digest=" % re.escape(repo), ("PUT",)) if entry.status == 201)
+
+
+def test_blobs_the_destination_has_are_never_sent_again_for_a_new_image(registry, registry_factory, client_for,
+                                                                       image_factory, unique_repo):
+    repo = unique_repo("shared")
+    base = image_factory.base_layers()
+    first, second = image_factory.docker_image(base=base), image_factory.docker_image(base=base)
+    for tag, image in (("1.0", first), ("2.0", second)):
+        image.push(client_for(registry), repo, tag)
+    destination = registry_factory(count_requests=True)
+
+    def mirror(tag):
+        return run_module("hangar_mirror", dict(images=["%s/%s:%s" % (registry.host, repo, tag)],
+                                                registry=destination.host, tls_verify=False, source_tls_verify=False,
+                                                **ALL_PLATFORMS))
+
+    assert mirror("1.0")["changed"] is True
+    position = destination.log_position()
+
+    result = mirror("2.0")
+
+    assert result["changed"] is True, result["msg"]
+    shared = {layer.digest for layer in base}
+    assert shared and shared <= set(first.blobs) and shared <= set(second.blobs)
+    assert uploaded_digests(destination, position, repo) == sorted(set(second.blobs) - shared)
+    assert result["images"][0]["bytes"] == sum(len(data) for digest, data in second.blobs.items()
+                                                if digest not in shared)
+    assert digest_of(skopeo.inspect_raw("%s:2.0" % repo, destination)) == second.digest
+
+
+def test_platform_tags_tag_every_platform_manifest(registry, registry_factory, client_for, image_factory,
+                                                   unique_repo):
+    repo = unique_repo("ptags")
+    image = image_factory.docker_manifest_list()
+    image.push(client_for(registry), repo, "1.0")
+    destination = registry_factory(count_requests=True)
+    args = dict(images=["%s/%s:1.0" % (registry.host, repo)], registry=destination.host, tls_verify=False,
+                source_tls_verify=False, **ALL_PLATFORMS)
+
+    without = run_module("hangar_mirror", args)
+    assert without["changed"] is True
+    assert client_for(destination).list_tags(repo) == ["1.0"]
+
+    result = run_module("hangar_mirror", dict(args, platform_tags=True))
+
+    assert result["changed"] is True, result["msg"]
+    expected = {"1.0-linux-amd64": image.children[0].digest, "1.0-linux-arm64-v8": image.children[1].digest,
+                "1.0-linux-arm-v7": image.children[2].digest}
+    assert sorted(client_for(destination).list_tags(repo)) == sorted(["1.0"] + list(expected))
+    for tag, digest in expected.items():
+        assert digest_of(skopeo.inspect_raw("%s:%s" % (repo, tag), destination)) == digest
+    position = destination.log_position()
+    assert run_module("hangar_mirror", dict(args, platform_tags=True))["changed"] is False
+    assert destination.writes_since(position) == []
+
+
+def test_an_image_without_an_allowed_platform_is_skipped_and_nothing_is_written(registry, registry_factory,
+                                                                               source_images):
+    destination = registry_factory(count_requests=True)
+    repo = next(repo for repo, image in source_images.items() if not image.top.is_index)
+    position = destination.log_position()
+
+    result = run_module("hangar_mirror", dict(images=["%s/%s:1.0" % (registry.host, repo)],
+                                              registry=destination.host, tls_verify=False, source_tls_verify=False,
+                                              arch=["s390x"]))
+
+    assert result.get("failed") is not True, result["msg"]
+    assert result["changed"] is False
+    assert [image["status"] for image in result["images"]] == ["skipped"]
+    assert result["stats"]["skipped"] == 1 and result["stats"]["copied"] == 0
+    assert result["images"][0]["warnings"] == ["%s/%s:1.0 has no platform allowed by arch s390x, os linux; skipped"
+                                               % (registry.host, repo)]
+    assert result["msg"].startswith("Mirrored 1 image to %s: 0 copied, 0 unchanged, 1 skipped, 0 failed"
+                                    % destination.host), result["msg"]
+    assert destination.writes_since(position) == []
+
+
+def test_timeout_fails_an_image_that_takes_longer(registry_factory, client_for, image_factory):
+    """A link of 20 kB/s makes a copy of about 100 kB take seconds: timeout 1s fails it, with the deadline's
+    message, and writes no tag; the same copy without the timeout completes."""
+    source = registry_factory()
+    image = image_factory.docker_image(layer_sizes=(50_000, 50_000))
+    image.push(client_for(source), "slow/app", "1.0")
+    destination = registry_factory(count_requests=True)
+    with FaultProxy(source.host, bandwidth=20_000) as slow:
+        args = dict(images=["%s/slow/app:1.0" % slow.host], registry=destination.host, tls_verify=False,
+                    source_tls_verify=False, **ALL_PLATFORMS)
+
+        timed_out = run_module("hangar_mirror", dict(args, timeout="1s"))
+
+        assert timed_out["failed"] is True
+        error = timed_out["images"][0]["error"]
+        assert timed_out["images"][0]["status"] == "failed"
+        assert error.startswith("Error copying blob ") and error.endswith(": timed out after 1s (timeout)"), error
+        assert destination.requests_since(0, r"/manifests/", ("PUT",)) == []
+
+        completed = run_module("hangar_mirror", args)
+
+    assert completed.get("failed") is not True, completed["msg"]
+    assert digest_of(skopeo.inspect_raw("slow/app:1.0", destination)) == image.digest

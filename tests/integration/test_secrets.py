@@ -270,10 +270,12 @@ def blob_storage(blobs):
     return ScriptedServer(answer)
 
 
+@pytest.mark.parametrize("module", ["hangar_save", "hangar_mirror"])
 @pytest.mark.parametrize("storage_host", ["localhost", "127.0.0.1"], ids=["other-host-name", "other-port"])
 @pytest.mark.parametrize("auth", ["token", "basic"])
-def test_credentials_never_follow_a_redirect_to_blob_storage(auth, storage_host, basic_registry,
-                                                             token_registry_of_ours, pushed, tmp_path):
+def test_credentials_never_follow_a_redirect_to_blob_storage(auth, storage_host, module, basic_registry,
+                                                             token_registry_of_ours, pushed, registry_factory,
+                                                             tmp_path):
     registry = token_registry_of_ours if auth == "token" else basic_registry
     repo, image = pushed[0] if auth == "basic" else pushed[1]
     with blob_storage(image.blobs) as storage, FaultProxy(registry.host, redirect=lambda method, path: (
@@ -281,9 +283,13 @@ def test_credentials_never_follow_a_redirect_to_blob_storage(auth, storage_host,
             if method == "GET" and "/blobs/sha256:" in path else None)) as front:
         archive = str(tmp_path / "images.zip")
 
-        result = run_module("hangar_save", dict(images=["%s/%s:1.0" % (front.host, repo)], archive=archive,
-                                                username=registry.username, password=registry.password,
-                                                tls_verify=False, **ALL_PLATFORMS))
+        if module == "hangar_save":
+            args = dict(archive=archive, username=registry.username, password=registry.password)
+        else:  # the mirror's source downloads: the source credentials, to a destination of its own
+            args = dict(registry=registry_factory().host, source_username=registry.username,
+                        source_password=registry.password, source_tls_verify=False)
+        result = run_module(module, dict(args, images=["%s/%s:1.0" % (front.host, repo)], tls_verify=False,
+                                         **ALL_PLATFORMS))
 
     assert result.get("failed") is not True, result["msg"]
     assert result["images"][0]["digest"] == image.digest
