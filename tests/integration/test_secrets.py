@@ -208,8 +208,8 @@ PLAYBOOK = [{
 }]
 
 
-def test_no_secret_in_ansible_playbook_vvvv_debug_output_or_module_logs(basic_registry, token_registry_of_ours,
-                                                                         pushed, tmp_path):
+def test_no_secret_in_ansible_playbook_vvvv_debug_output_or_module_logs(
+        basic_registry, token_registry_of_ours, pushed, tmp_path):
     token_registry = token_registry_of_ours
     (basic_repo, _unused), (token_repo, _unused) = pushed
     basic_front = FaultProxy(basic_registry.host, script=first_try_fails).start()

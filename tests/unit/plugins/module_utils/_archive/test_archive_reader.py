@@ -184,8 +184,8 @@ class TestHostileArchives:
                 reader.read_blob(layer)
         assert max(requested) < 256  # only the local header and its name were read
 
-    def test_unsafe_names_are_ignored_and_cannot_stand_in_for_a_blob_or_the_index(self, tmp_path, cli_entries,
-                                                                                   images):
+    def test_unsafe_names_are_ignored_and_cannot_stand_in_for_a_blob_or_the_index(
+            self, tmp_path, cli_entries, images):
         """An entry whose name only normalizes to a blob or to index.json must never be read as one: the
         reader matches names exactly (it never extracts, so what can go wrong is a hostile entry shadowing
         a real one)."""
