@@ -26,7 +26,10 @@ Faults, decided per request:
 
 Reproducible: the decision for a request depends only on the seed, the method, the path (upload
 session ids and `_state` left out) and how many times that same request was seen before, never on
-thread timing. `max_faults` bounds the faults injected. A TLS ClientHello is answered at once with
+thread timing. `max_faults` bounds the faults injected; `max_streak` (3) bounds the faults in a row for
+the same request, so the rates model transient faults: every upload session opened in a repository is
+"the same" POST, and without that bound the fixed draws of a seed could hold a streak longer than the
+client's retry budget for whichever blob happened to meet it (a failure about one run in five). A TLS ClientHello is answered at once with
 an HTTP 400, so clients that probe HTTPS first do not hang.
 """
 
@@ -112,7 +115,7 @@ def _reset(writer):
 
 class FaultProxy:
     def __init__(self, upstream, seed=0, fail_rate=0.0, reset_rate=0.0, latency=0.0, bandwidth=None,
-                 redirect=None, max_faults=500, retry_after="0", script=None):
+                 redirect=None, max_faults=500, retry_after="0", script=None, max_streak=3):
         host, _unused, port = upstream.rpartition(":")
         self.upstream = (host, int(port))
         self.seed = seed
@@ -122,6 +125,8 @@ class FaultProxy:
         self.bandwidth = bandwidth
         self.redirect = redirect
         self.max_faults = max_faults
+        self.max_streak = max_streak
+        self._streaks = collections.Counter()
         self.retry_after = retry_after
         self.script = script
         self.hold = None
@@ -223,6 +228,14 @@ class FaultProxy:
                 scripted = None
             if scripted:
                 return scripted
+        fault = self._draw(key, occurrence, method, has_body)
+        with self._lock:
+            if fault and self._streaks[key] >= self.max_streak:
+                fault = None
+            self._streaks[key] = self._streaks[key] + 1 if fault else 0
+        return fault
+
+    def _draw(self, key, occurrence, method, has_body):
         draw = random.Random("%s|%s|%d" % (self.seed, key, occurrence)).random()
         if draw < self.fail_rate:
             return "503" if draw < self.fail_rate / 2 else "429"
