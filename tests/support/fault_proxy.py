@@ -29,8 +29,8 @@ session ids and `_state` left out) and how many times that same request was seen
 thread timing. `max_faults` bounds the faults injected; `max_streak` (3) bounds the faults in a row for
 the same request, so the rates model transient faults: every upload session opened in a repository is
 "the same" POST, and without that bound the fixed draws of a seed could hold a streak longer than the
-client's retry budget for whichever blob happened to meet it (a failure about one run in five). A TLS ClientHello is answered at once with
-an HTTP 400, so clients that probe HTTPS first do not hang.
+client's retry budget for whichever blob happened to meet it (a failure about one run in five).
+A TLS ClientHello is answered at once with an HTTP 400, so clients that probe HTTPS first do not hang.
 """
 
 import asyncio
