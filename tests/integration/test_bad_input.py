@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from ansible_collections.airgap.hangar.plugins.module_utils._image.manifest import Manifest
+from tests.support import skopeo
 from tests.support.go_zip import blob_entry, hangar_cli_entries, tampered, write_go_zip
 from tests.support.image_factory import ImageFactory
 from tests.support.module_runner import run_module
@@ -297,24 +298,25 @@ def test_bad_input_fails_with_a_message_naming_it_and_changes_nothing(world, cas
         assert args["password"] not in json.dumps(result)
 
 
-def test_entry_names_with_dot_dot_or_absolute_paths_write_nothing_outside(world, tmp_path):
-    marker = uuid.uuid4().hex
-    outside = tmp_path / "outside"
-    archive_dir = outside / "archives"
-    archive_dir.mkdir(parents=True)
-    hostile_names = ["../escaped-%s" % marker, "../../escaped-%s" % marker, "/tmp/absolute-%s" % marker,
-                     "share/sha256/../../escaped-%s" % marker, "%s/../../escaped-%s" % ("a" * 64, marker)]
-    entries = [(name, b"should never be written\n") for name in hostile_names] + list(world.entries)
-    archive = str(archive_dir / "hostile.zip")
-    write_go_zip(archive, entries)
+def test_entry_names_with_dot_dot_or_absolute_paths_are_ignored_and_never_stand_in_for_blobs(world, tmp_path):
+    """The reader never extracts, so what a hostile name can do is shadow a real entry: names that only
+    normalize to a blob or to index.json, with other bytes, must be ignored and the image loaded intact."""
+    archive = str(tmp_path / "hostile.zip")
+    real_blobs = [name for name, _data in world.entries if name.startswith("share/sha256/")]
+    hex64 = real_blobs[0].rsplit("/", 1)[1]
+    shadows = [(prefix + name, b"should never be read\n") for name in real_blobs
+               for prefix in ("./", "/", "x/../", "share/../")]
+    hostile = shadows + [("./index.json", b"{}"), ("../index.json", b"{}"), ("../escaped", b"x"),
+                         ("/tmp/absolute", b"x"), ("share/sha256/../../" + hex64, b"x"), (hex64 + "/../../e", b"x")]
+    write_go_zip(archive, hostile + list(world.entries) + hostile)
+    module, args = load(world, archive, project="hostile")[:2]
 
-    loaded = run_module(*load(world, archive, project="hostile")[:2])
+    loaded = run_module(module, args)
     validated = run_module("hangar_validate", dict(archive=archive, registry=world.registry.host, project="hostile",
                                                    tls_verify=False, **ALL_PLATFORMS))
 
     assert loaded.get("failed") is not True, loaded["msg"]
+    assert [image["status"] for image in loaded["images"]] == ["copied"]
     assert validated.get("failed") is not True, validated["msg"]
-    written = [os.path.join(root, name) for root, _dirs, names in os.walk(tmp_path) for name in names]
-    assert written == [archive]
-    for directory in (os.getcwd(), "/tmp", str(outside), str(tmp_path.parent)):
-        assert not [name for name in os.listdir(directory) if marker in name], directory
+    assert [platform["digest"] for platform in loaded["images"][0]["platforms"]] == [world.image.digest]
+    assert skopeo.blobs_via_dir("hostile/app:1.0", world.registry, str(tmp_path / "copy")) == world.image.blobs

@@ -35,7 +35,8 @@ def pushed_blob(registry, client_for, unique_repo):
 
 def test_a_download_reset_four_times_resumes_each_time_at_the_byte_it_reached(registry, pushed_blob):
     repo, data = pushed_blob
-    with FaultProxy(registry.host, seed=3, reset_rate=1.0, fault_paths=BLOB_PATH, max_faults=4) as proxy, \
+    with FaultProxy(registry.host, seed=3, reset_rate=1.0, fault_paths=BLOB_PATH, max_faults=4,
+                    max_streak=10) as proxy, \
             RegistryClient(proxy.host, tls_verify=False, retry=QUICK_RETRY) as client:
         assert read_through(client, repo, digest_of(data), len(data)) == data
         stats = client.stats.as_dict()
@@ -56,7 +57,7 @@ def test_a_mirror_through_resets_uploads_each_blob_once(registry_factory, client
     repo = unique_repo()
     image = image_factory.image(layer_sizes=(3 * 1024 * 1024, 2 * 1024 * 1024))
     image.push(client_for(source), repo, "v1")
-    with FaultProxy(source.host, seed=5, reset_rate=1.0, fault_paths=BLOB_PATH, max_faults=6) as proxy:
+    with FaultProxy(source.host, seed=5, reset_rate=1.0, fault_paths=BLOB_PATH, max_faults=6, max_streak=10) as proxy:
         result = run_module("hangar_mirror", {
             "images": ["%s/%s %s/%s v1" % (proxy.host, repo, destination.host, repo)],
             "source_tls_verify": False, "tls_verify": False, "arch": ["amd64"]})

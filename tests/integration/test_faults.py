@@ -8,6 +8,7 @@ import ssl
 
 import pytest
 
+from ansible_collections.airgap.hangar.plugins.module_utils._registry.retry import RetryPolicy
 from tests.support.fault_proxy import FaultProxy
 from tests.support.image_sets import (
     ALL_PLATFORMS,
@@ -21,6 +22,8 @@ from tests.support.image_sets import (
 )
 from tests.support.module_runner import run_module
 
+ATTEMPTS = RetryPolicy().attempts
+RETRY_AFTER = 2
 FAIL_RATE = 0.10
 RESET_RATE = 0.05
 
@@ -54,8 +57,9 @@ def faulty(proxies, upstream, seed):
 def assert_survived(result, *used_proxies):
     assert result.get("failed") is not True, result["msg"]
     assert result["stats"]["failed"] == 0 and result["stats"]["copied"] == len(SMALL_SET), result["msg"]
-    assert result["stats"]["retries"] > 0, "faults were injected but no retry was counted"
     injected = sum((proxy.faults for proxy in used_proxies), start=collections.Counter())
+    # Every fault the proxies injected was answered by exactly one retry, and nothing else was retried.
+    assert result["stats"]["retries"] == sum(injected.values()), (result["stats"]["retries"], injected)
     assert injected["503"] + injected["429"] > 0, injected
     assert injected["reset-request"] + injected["reset-response"] > 0, injected
 
@@ -146,7 +150,9 @@ def test_mirror_to_a_registry_that_stays_down_fails_those_images_and_a_rerun_com
     for repo in repositories[2:]:
         assert by_status["%s/%s:%s" % (source_registry.host, repo, SMALL_TAG)]["status"] == "copied"
     assert_registry_holds(healthy, {repo: images[repo] for repo in repositories[2:]})
-    assert down.faults["down"] > 0
+    # Bounded: the first image's probe of the registry tried RetryPolicy().attempts times, the second
+    # image (the registry known to be down by then) once; nothing else reached the proxy.
+    assert [(r.method, r.path) for r in down.requests] == [("GET", "/v2/")] * (ATTEMPTS + 1), down.requests
 
     down.down = False
     rerun = run_module("hangar_mirror", dict(args, file=str(failed_file)))
@@ -177,6 +183,8 @@ def test_save_from_a_registry_that_stays_down_keeps_the_rest_and_a_rerun_complet
         if image["status"] == "failed":
             assert down.host in image["error"] and "503" in image["error"], image["error"]
     assert archive_sources(archive) == sorted(reachable)
+    # Bounded: the first unreachable image's probe tried RetryPolicy().attempts times, the second once.
+    assert [(r.method, r.path) for r in down.requests] == [("GET", "/v2/")] * (ATTEMPTS + 1), down.requests
 
     down.down = False
     rerun = run_module("hangar_save", dict(args, file=str(failed_file)))
@@ -206,6 +214,7 @@ def test_load_into_a_registry_that_resets_every_connection_fails_every_image_and
         assert image["status"] == "failed"
         assert down.host in image["error"], image["error"]
     assert down.faults["down"] > 0
+    print("DOWN", dict(down.faults), [(r.method, r.path) for r in down.requests])
 
     down.down = False
     rerun = run_module("hangar_load", args)
@@ -213,3 +222,61 @@ def test_load_into_a_registry_that_resets_every_connection_fails_every_image_and
     assert rerun.get("failed") is not True, rerun["msg"]
     assert rerun["stats"]["copied"] == len(images)
     assert_registry_holds(destination, images)
+
+
+# -- Retry-After and cut reads, with exact faults
+
+
+def test_a_429_is_retried_no_sooner_than_its_retry_after(registry_factory, client_for, image_factory, proxies):
+    """The proxy answers the first read of each manifest 429 with Retry-After: 2; its log of arrival times
+    shows each retry came at least 2 s after the 429 (a client ignoring the header waits at most 0.5 s)."""
+    source = registry_factory()
+    image = image_factory.docker_image()
+    image.push(client_for(source), "paced/app", "1.0")
+    destination = registry_factory()
+
+    def first_manifest_read_429(method, path, occurrence):
+        return "429" if occurrence == 0 and method == "GET" and "/manifests/" in path else None
+
+    proxy = proxies(source.host, script=first_manifest_read_429, retry_after=str(RETRY_AFTER))
+
+    result = run_module("hangar_mirror", dict(images=["%s/paced/app:1.0" % proxy.host], registry=destination.host,
+                                              tls_verify=False, source_tls_verify=False, **ALL_PLATFORMS))
+
+    assert result.get("failed") is not True, result["msg"]
+    assert result["stats"]["retries"] == proxy.faults["429"] >= 1, (result["stats"], proxy.faults)
+    throttled = [r for r in proxy.requests if r.outcome == "429"]
+    for answer in throttled:
+        retry = min((r for r in proxy.requests if r.key == answer.key and r.time > answer.time),
+                    key=lambda r: r.time)
+        assert retry.outcome == "forwarded"
+        assert retry.time - answer.time >= RETRY_AFTER, (answer.path, retry.time - answer.time)
+    assert_registry_holds(destination, {"paced/app": image})
+
+
+def test_a_small_blob_read_cut_half_way_is_read_again(registry_factory, client_for, image_factory, proxies, tmp_path):
+    """A single-manifest image's config is read whole to learn its platform; a reset half way through that
+    answer (or any blob's) is retried, not reported as the image's failure."""
+    source = registry_factory()
+    image = image_factory.docker_image()
+    image.push(client_for(source), "cut/app", "1.0")
+
+    def first_blob_read_cut(method, path, occurrence):
+        return "reset-response" if occurrence == 0 and method == "GET" and "/blobs/sha256:" in path else None
+
+    proxy = proxies(source.host, script=first_blob_read_cut)
+    archive = str(tmp_path / "cut.zip")
+
+    result = run_module("hangar_save", dict(images=["%s/cut/app:1.0" % proxy.host], archive=archive,
+                                            tls_verify=False, **ALL_PLATFORMS))
+
+    assert result.get("failed") is not True, result["msg"]
+    assert proxy.faults["reset-response"] == len(image.blobs), proxy.faults
+    assert result["stats"]["retries"] == len(image.blobs)
+    reads = collections.defaultdict(list)
+    for request in sorted(proxy.requests, key=lambda r: r.time):
+        if request.method == "GET" and "/blobs/" in request.path:
+            reads[request.path.rsplit("/", 1)[1]].append(request.outcome)
+    assert {digest: outcomes[:2] for digest, outcomes in reads.items()} == {
+        digest: ["reset-response", "forwarded"] for digest in image.blobs}, reads
+    assert_archive_holds(archive, proxy.host, {"cut/app": image})

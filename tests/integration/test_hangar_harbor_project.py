@@ -125,9 +125,24 @@ def test_a_user_may_push_only_into_projects_of_theirs(harbor, project_name):
 
 # -- the module --
 
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def run_watched(harbor, args, check_mode=False, diff=False):
+    """The module, with Harbor's API log as the witness: in check mode, or when it reports no change, it
+    sent no write request (and it did read, so the check means something)."""
+    before = len(harbor.api_calls)
+    result = run_module(MODULE, args, check_mode=check_mode, diff=diff)
+    calls = harbor.api_calls[before:]
+    if check_mode or result.get("changed") is False:
+        assert [call for call in calls if call[0] in WRITE_METHODS] == [], (check_mode, result.get("msg"), calls)
+        assert [call for call in calls if call[0] == "GET"], "the module read nothing from Harbor: %s" % calls
+    return result
+
+
 def test_create_then_rerun_reports_no_change(harbor, project_name):
     args = module_args(harbor, project_name)
-    planned = run_module(MODULE, args, check_mode=True)
+    planned = run_watched(harbor, args, check_mode=True)
     assert planned["changed"] is True and planned["project"] is None
     assert project_in_harbor(harbor, project_name) is None
 
@@ -139,7 +154,7 @@ def test_create_then_rerun_reports_no_change(harbor, project_name):
     assert created["quota"] == {"hard": -1, "used": 0}
 
     for check_mode in (True, False):
-        again = run_module(MODULE, args, check_mode=check_mode)
+        again = run_watched(harbor, args, check_mode=check_mode)
         assert again["changed"] is False, again
         assert again["msg"] == "Harbor project %s is up to date" % project_name
 
@@ -168,7 +183,7 @@ def test_changed_settings_are_set_with_one_update(harbor, project_name):
     args = module_args(harbor, project_name, public=True, auto_scan=True, severity="high", prevent_vulnerable=True,
                        cve_allowlist=["CVE-2024-2", "CVE-2024-1", "CVE-2024-2"])
 
-    planned = run_module(MODULE, args, check_mode=True)
+    planned = run_watched(harbor, args, check_mode=True)
     assert planned["changed"] is True
     assert project_in_harbor(harbor, project_name)["metadata"] == {"public": "false"}
 
@@ -205,8 +220,8 @@ def test_diff_shows_the_compared_settings(harbor, project_name):
     created = run_module(MODULE, module_args(harbor, project_name, public=True), diff=True)
     assert created["diff"] == {"before": {"name": project_name, "state": "absent"},
                                "after": {"name": project_name, "state": "present", "public": True}}
-    changed = run_module(MODULE, module_args(harbor, project_name, public=False, auto_scan=True,
-                                             storage_quota="1GiB"), diff=True, check_mode=True)
+    changed = run_watched(harbor, module_args(harbor, project_name, public=False, auto_scan=True,
+                                              storage_quota="1GiB"), diff=True, check_mode=True)
     assert changed["diff"] == {
         "before": {"name": project_name, "state": "present", "public": True, "auto_scan": None,
                    "storage_quota": -1},
@@ -225,7 +240,7 @@ def test_storage_quota_is_set_through_the_quota_api(harbor, project_name):
     assert harbor.state.quotas[project_id]["hard"] == {"storage": 10 * GIB}
     assert run_module(MODULE, args)["changed"] is False
 
-    planned = run_module(MODULE, module_args(harbor, project_name, storage_quota="-1"), check_mode=True)
+    planned = run_watched(harbor, module_args(harbor, project_name, storage_quota="-1"), check_mode=True)
     assert planned["changed"] is True and planned["quota"]["hard"] == 10 * GIB
     unlimited = run_module(MODULE, module_args(harbor, project_name, storage_quota="-1"))
     assert unlimited["changed"] is True and unlimited["quota"]["hard"] == -1
@@ -256,7 +271,7 @@ def test_storage_quota_sizes_that_are_refused(text):
 def test_absent_deletes_and_reruns_unchanged(harbor, project_name):
     run_module(MODULE, module_args(harbor, project_name))
     args = module_args(harbor, project_name, state="absent")
-    planned = run_module(MODULE, args, check_mode=True)
+    planned = run_watched(harbor, args, check_mode=True)
     assert planned["changed"] is True and planned["project"]["name"] == project_name
     assert project_in_harbor(harbor, project_name) is not None
 
@@ -264,7 +279,7 @@ def test_absent_deletes_and_reruns_unchanged(harbor, project_name):
     assert deleted["changed"] is True and deleted["project"] is None, deleted
     assert project_in_harbor(harbor, project_name) is None
     for check_mode in (True, False):
-        assert run_module(MODULE, args, check_mode=check_mode)["changed"] is False
+        assert run_watched(harbor, args, check_mode=check_mode)["changed"] is False
 
 
 def test_absent_with_repositories_needs_force(harbor, project_name):
@@ -279,10 +294,10 @@ def test_absent_with_repositories_needs_force(harbor, project_name):
     expected_start = "Error deleting Harbor project %s on %s: PRECONDITION " % (project_name, harbor.url)
     assert refused["msg"].startswith(expected_start)
     assert "(HTTP 412); set force: true" in refused["msg"]
-    planned = run_module(MODULE, args, check_mode=True)
+    planned = run_watched(harbor, args, check_mode=True)
     assert planned["failed"] is True and "holds 2 repositories; set force: true" in planned["msg"]
 
-    planned = run_module(MODULE, dict(args, force=True), check_mode=True)
+    planned = run_watched(harbor, dict(args, force=True), check_mode=True)
     assert planned["changed"] is True
     assert sorted(planned["deleted_repositories"]) == [project_name + "/app", project_name + "/team/tool"]
     assert len(client_for(harbor).list_repositories(project_name)) == 2

@@ -9,6 +9,7 @@ import pytest
 
 from tests.support import skopeo
 from tests.support.archive_checks import check_archive_layout
+from tests.support.evidence import FolderWatch, folder_state
 from tests.support.go_zip import blob_entry, hangar_cli_entries, tampered, write_go_zip
 from tests.support.module_runner import run_module
 
@@ -232,26 +233,71 @@ def test_blob_altered_in_archive_fails_its_image_and_pushes_nothing_of_it(destin
 
 
 def test_check_mode_writes_nothing_and_predicts_changes(registry, destination, every_kind, tmp_path):
-    repositories = list(every_kind)[:2]
-    archive = str(tmp_path / "check.zip")
-    save_args = dict(images=references(registry, repositories), archive=archive, tls_verify=False, **ALL_PLATFORMS)
+    repositories = list(every_kind)[:3]
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    archive = str(usb / "check.zip")
+    save_args = dict(images=references(registry, repositories[:2]), archive=archive, tls_verify=False,
+                     **ALL_PLATFORMS)
 
-    checked = run_module("hangar_save", save_args, check_mode=True)
+    def check(module, args, watched, *registries):
+        """The module in check mode: no write request at any of `registries`, nothing touched in `watched`."""
+        positions = [server.log_position() for server in registries]
+        before = folder_state(watched)
+        with FolderWatch(watched) as watch:
+            result = run_module(module, args, check_mode=True)
+        assert result.get("failed") is not True, result["msg"]
+        assert watch.events == [], "check mode touched files in %s: %s" % (watched, watch.events)
+        assert folder_state(watched) == before
+        for server, position in zip(registries, positions):
+            assert server.writes_since(position) == [], "check mode sent writes to %s" % server.host
+        return result
+
+    checked = check("hangar_save", save_args, usb, registry)
 
     assert checked["changed"] is True, checked
     assert not os.path.exists(archive)
     assert run_module("hangar_save", save_args)["changed"] is True
-    assert run_module("hangar_save", save_args, check_mode=True)["changed"] is False
+    assert check("hangar_save", save_args, usb, registry)["changed"] is False
+
+    # An archive that would gain an image stays byte for byte what it was, mtime included.
+    gaining = check("hangar_save", dict(save_args, images=references(registry, repositories)), usb, registry)
+    assert gaining["changed"] is True
+    assert [image["status"] for image in gaining["images"]] == ["unchanged", "unchanged", "copied"]
 
     load_args = dict(archive=archive, registry=destination.host, tls_verify=False, **ALL_PLATFORMS)
-    predicted = run_module("hangar_load", load_args, check_mode=True)
+    predicted = check("hangar_load", load_args, usb, destination)
 
     assert predicted["changed"] is True, predicted
     assert predicted["stats"]["copied"] == 2
     with pytest.raises(skopeo.SkopeoError):
         skopeo.inspect_raw("%s:1.0" % repositories[0], destination)
     assert run_module("hangar_load", load_args)["changed"] is True
-    assert run_module("hangar_load", load_args, check_mode=True)["changed"] is False
+    assert check("hangar_load", load_args, usb, destination)["changed"] is False
+
+
+def test_check_mode_save_into_a_folder_that_does_not_exist_yet(registry, every_kind, tmp_path):
+    repository = next(iter(every_kind))
+    archive = tmp_path / "not-yet" / "images.zip"
+    args = dict(images=references(registry, [repository]), archive=str(archive), tls_verify=False, **ALL_PLATFORMS)
+    position = registry.log_position()
+
+    with FolderWatch(tmp_path) as watch:
+        checked = run_module("hangar_save", args, check_mode=True)
+
+    assert checked.get("failed") is not True, checked["msg"]
+    assert checked["changed"] is True
+    assert [image["status"] for image in checked["images"]] == ["copied"]
+    warnings = [w["event"]["msg"] if isinstance(w, dict) else w for w in checked["warnings"]]
+    assert warnings == ["the folder of %s does not exist: predicting a new archive" % archive], warnings
+    assert watch.events == [] and os.listdir(tmp_path) == []
+    assert registry.writes_since(position) == []
+
+    real = run_module("hangar_save", args)
+
+    assert real["failed"] is True
+    assert real["msg"] == "Error writing archive %s: its directory does not exist" % archive, real["msg"]
+    assert os.listdir(tmp_path) == []
 
 
 def test_force_starts_a_new_archive(registry, every_kind, tmp_path):

@@ -1,7 +1,10 @@
 """hangar_validate in its three modes, passing and failing with the right reason, never changing anything."""
 
+import os
+
 import pytest
 
+from tests.support.evidence import FolderWatch, folder_state
 from tests.support.module_runner import run_module
 
 
@@ -18,7 +21,7 @@ def loaded(registry, registry_factory, client_for, image_factory, unique_repo, t
     references = ["%s/%s:1.0" % (registry.host, repository) for repository in repositories]
     saved = run_module("hangar_save", dict(images=references, archive=archive, tls_verify=False))
     assert saved["changed"] is True, saved
-    destination = registry_factory()
+    destination = registry_factory(count_requests=True)
     result = run_module("hangar_load", dict(archive=archive, registry=destination.host, tls_verify=False))
     assert result["changed"] is True, result
     return dict(archive=archive, destination=destination, images=images, references=references,
@@ -32,12 +35,20 @@ def test_all_three_modes_pass_after_save_and_load(registry, loaded):
                      for ref, repo in zip(loaded["references"], loaded["images"])]),
         dict(images=loaded["references"], archive=loaded["archive"]),
     ]
+    archive_folder = os.path.dirname(loaded["archive"])
     for args in modes:
         for check_mode in (True, False):
-            result = run_module("hangar_validate", dict(args, tls_verify=False, source_tls_verify=False),
-                                check_mode=check_mode)
+            positions = registry.log_position(), loaded["destination"].log_position()
+            before = folder_state(archive_folder)
+            with FolderWatch(archive_folder) as watch:
+                result = run_module("hangar_validate", dict(args, tls_verify=False, source_tls_verify=False),
+                                    check_mode=check_mode)
             assert result.get("failed") is not True, result
             assert result["changed"] is False
+            assert registry.writes_since(positions[0]) == []
+            assert loaded["destination"].writes_since(positions[1]) == []
+            assert watch.events == [], watch.events
+            assert folder_state(archive_folder) == before  # the archive's bytes and mtime
             assert result["stats"] == dict(result["stats"], images=2, passed=2, failed=0)
             assert all(p["status"] == "present" for image in result["images"] for p in image["platforms"])
 
@@ -47,11 +58,17 @@ def test_deleted_tag_fails_with_tag_missing_and_writes_failed_file(loaded, tmp_p
     loaded["client"].delete_manifest(repository, image.digest)
     failed_file = tmp_path / "failed.txt"
 
+    position = loaded["destination"].log_position()
+    archive_before = folder_state(os.path.dirname(loaded["archive"]))
+
     result = run_module("hangar_validate", dict(archive=loaded["archive"], registry=loaded["destination"].host,
                                                 tls_verify=False, failed_file=str(failed_file)))
 
     assert result["failed"] is True
     assert result["changed"] is False
+    assert loaded["destination"].writes_since(position) == [], "validate repaired or changed the registry"
+    assert folder_state(os.path.dirname(loaded["archive"])) == dict(
+        archive_before, **{"failed.txt": folder_state(tmp_path)["failed.txt"]})
     by_source = {image["source"].split("/", 1)[1]: image for image in result["images"]}
     assert by_source[repository]["status"] == "failed"
     assert by_source[repository]["reason"].startswith("tag missing")

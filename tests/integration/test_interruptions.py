@@ -15,6 +15,8 @@ import time
 
 import pytest
 
+from ansible_collections.airgap.hangar.plugins.module_utils._errors import NotFoundError
+from ansible_collections.airgap.hangar.plugins.module_utils._image.manifest import Manifest
 from tests.support.fault_proxy import FaultProxy
 from tests.support.image_sets import (
     ALL_PLATFORMS,
@@ -61,6 +63,45 @@ def kill_at_request(name, args, workdir, proxy, request_number):
         return process.kill()
 
 
+def kill_when_held(name, args, workdir, proxy, predicate):
+    """Run a module in a child process; SIGKILL it while `proxy` holds the first request matching
+    predicate(method, path) half way through its body. Returns the held request."""
+    proxy.hold_next(predicate)
+    with ModuleProcess(name, args, workdir) as process:
+        deadline = time.monotonic() + KILL_WAIT_TIMEOUT
+        while not proxy.held.wait(0.01):
+            if not process.running() or time.monotonic() > deadline:
+                raise AssertionError("%s never sent a request to hold: %s" % (name, process.wait()))
+        held = proxy.held_request
+        assert process.kill()
+    proxy.hold_next(None)
+    return held
+
+
+def kill_when_paused(name, args, workdir, phase):
+    """Run a module in a child process that stops at a kill_points phase; SIGKILL it there."""
+    with ModuleProcess(name, args, workdir, pause_at=phase) as process:
+        assert process.wait_for_pause(phase), "%s never reached %s: %s" % (name, phase, process.wait())
+        return process.kill()
+
+
+def layer_digests(images):
+    return {layer["digest"] for image in images.values() for manifest in image.manifests
+            if not Manifest.from_bytes(manifest.data).is_index for layer in Manifest.from_bytes(manifest.data).layers}
+
+
+def blob_download_of(digests):
+    return lambda method, path: method == "GET" and path.rsplit("/", 1)[-1] in digests
+
+
+def blob_upload(method, path):
+    return method in ("PUT", "PATCH") and "/blobs/uploads/" in path
+
+
+def tag_push(method, path):
+    return method == "PUT" and path.endswith("/manifests/1.0")
+
+
 @pytest.fixture
 def slow_source(registry_factory, client_for, image_factory):
     """The small set in a registry of our own, and a slow link in front of it."""
@@ -97,22 +138,46 @@ def test_kill_9_during_save_leaves_the_previous_archive_or_nothing(slow_source, 
     assert killed
     assert not archive.exists(), "a killed first save left a file at the archive path"
     assert_only_temp_files_left()
+    # A new archive is written beside the path and renamed into place: killed just before the rename,
+    # the path still holds nothing.
+    assert kill_when_paused("hangar_save", first_half, tmp_path, "before-rename")
+    assert not archive.exists(), "a first save killed before its rename left a file at the archive path"
+    assert_only_temp_files_left()
 
     previous = run_module("hangar_save", first_half)
     assert previous.get("failed") is not True, previous["msg"]
     assert leftovers(usb, archive.name) == [], "the rerun did not clean the killed run's temporary file"
 
-    kills = mid_write = 0
-    for request_number in sorted(rng.sample(range(3, 30), 4)):
-        kills += kill_at_request("hangar_save", everything, tmp_path, proxy, request_number)
-        mid_write += bool(leftovers(usb, archive.name))
+    def assert_previous_archive_kept(kill_point):
+        assert archive.exists(), kill_point
+        # An update appends in place: a reader sees the last committed state, the previous archive.
+        assert archive_sources(str(archive)) == sorted(references(proxy.host, repositories[:2])), kill_point
+        assert_only_temp_files_left()
+        assert leftovers(usb, archive.name), "no temporary file at %s: the kill came too late" % kill_point
+
+    # One kill in each phase of the in-place update, known to land there: while a layer of a new image is
+    # half downloaded into the archive (the proxy holds it), while the new index.json is half written.
+    kill_points = []
+    held = kill_when_held("hangar_save", everything, tmp_path, proxy,
+                          blob_download_of(layer_digests({r: images[r] for r in repositories[2:]})))
+    kill_points.append("mid-blob (%s %s)" % (held.method, held.path))
+    assert_previous_archive_kept(kill_points[-1])
+    for phase in ("mid-index",):
+        assert kill_when_paused("hangar_save", everything, tmp_path, phase)
+        kill_points.append(phase)
+        assert_previous_archive_kept(phase)
+
+    # Then at seeded request numbers (fixed seed): wherever they land, previous or complete archive.
+    for request_number in sorted(rng.sample(range(3, 30), 3)):
+        killed = kill_at_request("hangar_save", everything, tmp_path, proxy, request_number)
+        kill_points.append("request %d: %s" % (request_number, "killed" if killed else "finished first"))
         assert archive.exists()
         # An update appends in place: what a reader sees (the last committed state) is what counts.
         if archive_sources(str(archive)) != sorted(references(proxy.host, repositories[:2])):
             assert_archive_holds(str(archive), proxy.host, images)  # it finished before the kill
         assert_only_temp_files_left()
-    assert kills >= 3, "the saves ended before most kill points; slow the link down"
-    assert mid_write >= 2, "too few kills landed while the new archive was being written"
+    print("kill -9 points of the save: %s" % "; ".join(kill_points))
+    assert [point.split(" ")[0] for point in kill_points[:2]] == ["mid-blob", "mid-index"]
 
     final = run_module("hangar_save", everything)
 
@@ -132,6 +197,44 @@ def assert_complete_and_valid(archive, destination, images, run_args):
     assert_registry_holds(destination, images)
 
 
+def kill_in_each_phase(name, args, workdir, proxy, direct, rng):
+    """Kill a load or mirror while a blob upload is half sent, while the first tag's manifest is half sent
+    (its platform manifests are in, the tag is not), then at seeded request numbers; after each kill no
+    tag may name a missing manifest or blob. Returns (tags checked, kill points)."""
+    kill_points, tags_seen = [], 0
+    held = kill_when_held(name, args, workdir, proxy, blob_upload)
+    kill_points.append("mid-blob (%s %s)" % (held.method, held.path))
+    proxy.wait_idle(KILL_WAIT_TIMEOUT)  # what the killed module had sent is answered
+    tags_seen += assert_no_dangling_tags(direct)
+    held = kill_when_held(name, args, workdir, proxy, tag_push)
+    kill_points.append("mid-tag (%s %s)" % (held.method, held.path))
+    repository = held.path[len("/v2/"):-len("/manifests/1.0")]
+    proxy.wait_idle(KILL_WAIT_TIMEOUT)
+    assert repository not in tags_by_repository(direct), "the tag being pushed at the kill exists"
+    proxy.wait_idle(KILL_WAIT_TIMEOUT)  # what the killed module had sent is answered
+    tags_seen += assert_no_dangling_tags(direct)
+    for request_number in sorted(rng.sample(range(5, 120), 2)):
+        killed = kill_at_request(name, args, workdir, proxy, request_number)
+        kill_points.append("request %d: %s" % (request_number, "killed" if killed else "finished first"))
+        proxy.wait_idle(KILL_WAIT_TIMEOUT)  # what the killed module had sent is answered
+        tags_seen += assert_no_dangling_tags(direct)
+    assert [point.split(" ")[0] for point in kill_points[:2]] == ["mid-blob", "mid-tag"], kill_points
+    return tags_seen, kill_points
+
+
+def tags_by_repository(client):
+    """{repository: tags} of the repositories that have tags."""
+    found = {}
+    for repository in client.catalog():
+        try:
+            tags = client.list_tags(repository) or []
+        except NotFoundError:
+            tags = []
+        if tags:
+            found[repository] = tags
+    return found
+
+
 def test_kill_9_during_load_never_leaves_a_tag_with_missing_blobs(registry_factory, client_for, image_factory,
                                                                   slow_destination, tmp_path):
     source = registry_factory()
@@ -145,11 +248,9 @@ def test_kill_9_during_load_never_leaves_a_tag_with_missing_blobs(registry_facto
     rng = random.Random(SEED + 1)
     direct = client_for(destination)
 
-    kills = tags_seen = 0
-    for request_number in sorted(rng.sample(range(5, 120), 3)):
-        kills += kill_at_request("hangar_load", args, tmp_path, proxy, request_number)
-        tags_seen += assert_no_dangling_tags(direct)
-    assert kills >= 2 and tags_seen > 0, (kills, tags_seen)
+    tags_seen, kill_points = kill_in_each_phase("hangar_load", args, tmp_path, proxy, direct, rng)
+    print("kill -9 points of the load: %s" % "; ".join(kill_points))
+    assert tags_seen > 0, kill_points
 
     assert_complete_and_valid(archive, destination, images, ("hangar_load", args))
 
@@ -163,11 +264,9 @@ def test_kill_9_during_mirror_never_leaves_a_tag_with_missing_blobs(slow_source,
     rng = random.Random(SEED + 2)
     direct = client_for(destination)
 
-    kills = tags_seen = 0
-    for request_number in sorted(rng.sample(range(5, 120), 3)):
-        kills += kill_at_request("hangar_mirror", args, tmp_path, proxy, request_number)
-        tags_seen += assert_no_dangling_tags(direct)
-    assert kills >= 2 and tags_seen > 0, (kills, tags_seen)
+    tags_seen, kill_points = kill_in_each_phase("hangar_mirror", args, tmp_path, proxy, direct, rng)
+    print("kill -9 points of the mirror: %s" % "; ".join(kill_points))
+    assert tags_seen > 0, kill_points
 
     rerun = run_module("hangar_mirror", args)
     assert rerun.get("failed") is not True, rerun["msg"]

@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import traceback
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -22,6 +24,7 @@ from tests.support.scripted_server import ScriptedServer
 from tests.support.token_auth import TokenIssuer
 
 WRONG_PASSWORD = "Wr0ng-Pa55word-for-the-test"
+MODULE_LOG_SHIM = Path(__file__).resolve().parents[1] / "support" / "module_log"
 
 
 class RecordingTokenIssuer(TokenIssuer):
@@ -57,6 +60,20 @@ def assert_nothing_leaks(secrets, outputs):
     for name, text in outputs.items():
         for secret in secrets:
             assert secret not in text, "a secret (%s...) leaks in %s" % (secret[:6], name)
+
+
+def first_try_fails(method, path, occurrence):
+    """FaultProxy script: the first try of every manifest read answers 503, of every blob read is cut
+    half way, of every blob upload is cut half way; retries pass."""
+    if occurrence:
+        return None
+    if method == "GET" and "/manifests/" in path:
+        return "503"
+    if method == "GET" and "/blobs/sha256:" in path:
+        return "reset-response"
+    if method in ("PUT", "PATCH") and "/blobs/uploads/" in path:
+        return "reset-request"
+    return None
 
 
 @pytest.fixture
@@ -104,15 +121,45 @@ def test_no_secret_in_results_failed_files_warnings_exceptions_or_logs(basic_reg
             registry=basic_registry.host, source_username=token["username"], source_password=token["password"],
             tls_verify=False, source_tls_verify=False, **basic)),
     }
-    for name, (module, args) in runs.items():
-        failed_file = tmp_path / ("%s.failed.txt" % name.replace(" ", "-").replace(">", ""))
-        result = run_module(module, dict(args, failed_file=str(failed_file)))
-        assert result.get("failed") is True, "%s was meant to fail: %s" % (name, result["msg"])
-        outputs[name] = json.dumps(result)
-        if failed_file.exists():
-            outputs[name + " failed_file"] = failed_file.read_text()
+    # With Ansible's debug on (as ANSIBLE_DEBUG=1 turns it on), so that every module.debug line is produced
+    # and read here, through fault proxies so that the transport's and the engine's retry lines, which
+    # carry exception text, are among them.
+    basic_front = FaultProxy(basic_registry.host, script=first_try_fails).start()
+    token_front = FaultProxy(token_registry.host, script=first_try_fails).start()
+    try:
+        runs["mirror through faults, basic->token"] = ("hangar_mirror", dict(
+            images=["%s/%s:1.0" % (basic_front.host, basic_repo), "%s/absent/image:1.0" % basic_front.host],
+            registry=token_front.host, project="faulted", source_username=basic["username"],
+            source_password=basic["password"], tls_verify=False, source_tls_verify=False, **token))
+        debug_lines = []
+        for name, (module, args) in runs.items():
+            failed_file = tmp_path / ("%s.failed.txt" % name.replace(" ", "-").replace(">", "").replace(",", ""))
+            log = []
+            result = run_module(module, dict(args, failed_file=str(failed_file)), debug_log=log)
+            assert result.get("failed") is True, "%s was meant to fail: %s" % (name, result["msg"])
+            outputs[name] = json.dumps(result)
+            outputs["debug log " + name] = "\n".join(log)
+            debug_lines += log
+            if failed_file.exists():
+                outputs[name + " failed_file"] = failed_file.read_text()
+    finally:
+        basic_front.stop()
+        token_front.stop()
+    retry_lines = [line for line in debug_lines if line.startswith("[debug] Retrying ")]
+    assert retry_lines, "no retry was logged by the modules: the debug log test proves nothing"
+    assert any(" after: " in line for line in retry_lines), "no whole-blob retry line (with exception text)"
+    assert basic_front.faults["503"] and basic_front.faults["reset-response"], basic_front.faults
+    assert token_front.faults["reset-request"], token_front.faults
     assert any("failed_file" in name for name in outputs), "no failed_file was written"
-    assert any('"warnings"' in text or "401" in text for text in outputs.values())
+    # The wrong passwords were really sent and refused: the one message each failure produces.
+    refused = {name: json.loads(outputs[name])["images"][0]["error"]
+               for name in ("load with a wrong Basic password", "save with a wrong token password")}
+    assert refused["load with a wrong Basic password"] == (
+        "Error checking manifest %s/%s:1.0: Unauthorized (HTTP 401); %s refused the credentials of hangar"
+        % (basic_registry.host, token_repo, basic_registry.host)), refused
+    assert refused["save with a wrong token password"] == (
+        "Error authenticating to %s (token server %s): the token server refused the credentials of hangar (HTTP 401)"
+        % (token_registry.host, urlsplit(token_registry.token_server.realm).netloc)), refused
 
     # The library directly, through a proxy that fails requests so that retries are logged too.
     with FaultProxy(basic_registry.host, seed=3, fail_rate=0.3) as proxy:
@@ -162,31 +209,50 @@ PLAYBOOK = [{
 }]
 
 
-def test_no_secret_in_ansible_playbook_vvv_output(basic_registry, token_registry_of_ours, pushed, tmp_path):
+def test_no_secret_in_ansible_playbook_vvvv_debug_output_or_module_logs(
+        basic_registry, token_registry_of_ours, pushed, tmp_path):
     token_registry = token_registry_of_ours
     (basic_repo, _unused), (token_repo, _unused) = pushed
+    basic_front = FaultProxy(basic_registry.host, script=first_try_fails).start()
+    token_front = FaultProxy(token_registry.host, script=first_try_fails).start()
     (tmp_path / "playbook.yml").write_text(yaml.safe_dump(PLAYBOOK, sort_keys=False))
     (tmp_path / "inventory.yml").write_text(yaml.safe_dump({"all": {"hosts": {"localhost": local_host()}}}))
     (tmp_path / "vars.json").write_text(json.dumps(dict(
-        basic_host=basic_registry.host, basic_repo=basic_repo, basic_user=basic_registry.username,
-        basic_password=basic_registry.password, token_host=token_registry.host, token_repo=token_repo,
+        basic_host=basic_front.host, basic_repo=basic_repo, basic_user=basic_registry.username,
+        basic_password=basic_registry.password, token_host=token_front.host, token_repo=token_repo,
         token_user=token_registry.username, token_password=token_registry.password, wrong_password=WRONG_PASSWORD,
         work=str(tmp_path))))
+    module_log = tmp_path / "module.log"
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS_PATH), ANSIBLE_HOME=str(tmp_path / "ansible"),
                ANSIBLE_NOCOLOR="true", ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_STDOUT_CALLBACK="default",
                PATH="%s:%s" % (BIN_DIR, os.environ.get("PATH", "")),
-               HANGAR_REGISTRY_USERNAME=token_registry.username, HANGAR_REGISTRY_PASSWORD=token_registry.password)
+               HANGAR_REGISTRY_USERNAME=token_registry.username, HANGAR_REGISTRY_PASSWORD=token_registry.password,
+               # Ansible's debug on: the controller prints its debug lines and the modules log their debug
+               # lines to syslog, which the sitecustomize of tests/support/module_log copies to a file.
+               ANSIBLE_DEBUG="1", HANGAR_TEST_MODULE_LOG=str(module_log),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(MODULE_LOG_SHIM), os.environ.get("PYTHONPATH")])))
 
-    finished = subprocess.run([str(BIN_DIR / "ansible-playbook"), "-vvv", "-i", str(tmp_path / "inventory.yml"),
-                               "-e", "@%s" % (tmp_path / "vars.json"), str(tmp_path / "playbook.yml")],
-                              cwd=tmp_path, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                              check=False, timeout=PLAYBOOK_TIMEOUT)
+    try:
+        finished = subprocess.run([str(BIN_DIR / "ansible-playbook"), "-vvvv", "-i", str(tmp_path / "inventory.yml"),
+                                   "-e", "@%s" % (tmp_path / "vars.json"), str(tmp_path / "playbook.yml")],
+                                  cwd=tmp_path, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                                  check=False, timeout=PLAYBOOK_TIMEOUT)
+    finally:
+        basic_front.stop()
+        token_front.stop()
 
     output = finished.stdout + finished.stderr
     assert finished.returncode == 0, output[-3000:]
     assert "ignored=3" in output, output[-3000:]
     assert "absent/image" in output and "401" in output
-    outputs = {"ansible-playbook -vvv": output, "mirror failed_file": (tmp_path / "mirror-failed.txt").read_text()}
+    logged = module_log.read_text()
+    assert "[debug] " in logged, "the modules logged no debug line"
+    assert "Retrying " in logged, "no retry line was logged: run the playbook against a faulty registry"
+    # ANSIBLE_DEBUG makes the controller echo each task's arguments as given ("_execute_module (name, {...})"),
+    # no_log ones included: that is ansible-core's own debug output of our input, not something we produce.
+    ours = "\n".join(line for line in output.splitlines() if "_execute_module (" not in line)
+    outputs = {"ansible-playbook -vvvv with ANSIBLE_DEBUG": ours, "modules' syslog lines": logged,
+               "mirror failed_file": (tmp_path / "mirror-failed.txt").read_text()}
     assert_nothing_leaks(secrets_of(basic_registry, token_registry, issuers=[token_registry.token_issuer]), outputs)
 
 
@@ -205,10 +271,12 @@ def blob_storage(blobs):
     return ScriptedServer(answer)
 
 
+@pytest.mark.parametrize("module", ["hangar_save", "hangar_mirror"])
 @pytest.mark.parametrize("storage_host", ["localhost", "127.0.0.1"], ids=["other-host-name", "other-port"])
 @pytest.mark.parametrize("auth", ["token", "basic"])
-def test_credentials_never_follow_a_redirect_to_blob_storage(auth, storage_host, basic_registry,
-                                                             token_registry_of_ours, pushed, tmp_path):
+def test_credentials_never_follow_a_redirect_to_blob_storage(auth, storage_host, module, basic_registry,
+                                                             token_registry_of_ours, pushed, registry_factory,
+                                                             tmp_path):
     registry = token_registry_of_ours if auth == "token" else basic_registry
     repo, image = pushed[0] if auth == "basic" else pushed[1]
     with blob_storage(image.blobs) as storage, FaultProxy(registry.host, redirect=lambda method, path: (
@@ -216,17 +284,23 @@ def test_credentials_never_follow_a_redirect_to_blob_storage(auth, storage_host,
             if method == "GET" and "/blobs/sha256:" in path else None)) as front:
         archive = str(tmp_path / "images.zip")
 
-        result = run_module("hangar_save", dict(images=["%s/%s:1.0" % (front.host, repo)], archive=archive,
-                                                source_username=registry.username,
-                                                source_password=registry.password, tls_verify=False, **ALL_PLATFORMS))
+        if module == "hangar_save":
+            args = dict(archive=archive, source_username=registry.username, source_password=registry.password)
+        else:  # the mirror's source downloads: the source credentials, to a destination of its own
+            args = dict(registry=registry_factory().host, source_username=registry.username,
+                        source_password=registry.password, source_tls_verify=False)
+        result = run_module(module, dict(args, images=["%s/%s:1.0" % (front.host, repo)], tls_verify=False,
+                                         **ALL_PLATFORMS))
 
     assert result.get("failed") is not True, result["msg"]
     assert result["images"][0]["digest"] == image.digest
     assert {request.path.rsplit("/", 1)[-1] for request in storage.requests} == set(image.blobs)
     sent_to_storage = [request.headers for request in storage.requests]
-    assert not [headers for headers in sent_to_storage if "Authorization" in headers], sent_to_storage
+    assert not [headers for headers in sent_to_storage if "authorization" in {name.lower() for name in headers}], \
+        sent_to_storage
     scheme = "Bearer " if auth == "token" else "Basic "
-    assert any(r.headers.get("Authorization", "").startswith(scheme) for r in front.requests), \
+    assert any(value.startswith(scheme) for r in front.requests for name, value in r.headers.items()
+               if name.lower() == "authorization"), \
         "the registry itself never got credentials: the test proves nothing"
 
 

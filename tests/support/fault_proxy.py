@@ -4,22 +4,34 @@
         proxy.host                      # "127.0.0.1:PORT": give this to the modules instead of registry.host
         proxy.down = True               # every request answers 503 until set back to False
         proxy.down = "reset"            # every request has its connection reset instead
+        proxy.wait_idle()               # until every forwarded request has been answered
         proxy.faults                    # Counter: "503", "429", "reset-request", "reset-response", "down"
-        proxy.requests                  # [ProxiedRequest(method, path, headers, outcome)] in arrival order
+        proxy.requests                  # [ProxiedRequest(method, path, headers, outcome, time)] in arrival order
 
 Faults, decided per request:
-- `fail_rate`: answer 503, or 429 with `Retry-After: 0`, without asking the registry;
+- `fail_rate`: answer 503, or 429 with `Retry-After: <retry_after>` (default "0"), without asking the
+  registry;
+- `script(method, path, occurrence)`: decides first, for exact faults: returns None (forward, or let
+  the rates decide) or one of "503", "429", "reset-request", "reset-response"; `occurrence` counts the
+  same request (see below) seen before, from 0;
 - `reset_rate`: reset the connection (TCP RST) half way through the request body (uploads) or,
   for requests without a body, half way through the response body;
 - `latency` seconds before each request is forwarded; `bandwidth` bytes per second per connection
   for bodies both ways;
 - `redirect(method, path)`: a hook returning a URL answers 307 to it (blob storage elsewhere);
 - `fault_paths`: a regular expression; when given, only requests whose path matches get faults.
+- `hold_next(predicate)`: the next request for which predicate(method, path) is true stops half way
+  through its body (the request's for uploads, else the response's) and stays there until the proxy
+  stops; `held` (a threading.Event) is then set and `held_request` names it: the client is known to be
+  in the middle of that transfer.
 
 Reproducible: the decision for a request depends only on the seed, the method, the path (upload
 session ids and `_state` left out) and how many times that same request was seen before, never on
-thread timing. `max_faults` bounds the faults injected. A TLS ClientHello is answered at once with
-an HTTP 400, so clients that probe HTTPS first do not hang.
+thread timing. `max_faults` bounds the faults injected; `max_streak` (3) bounds the faults in a row for
+the same request, so the rates model transient faults: every upload session opened in a repository is
+"the same" POST, and without that bound the fixed draws of a seed could hold a streak longer than the
+client's retry budget for whichever blob happened to meet it (a failure about one run in five).
+A TLS ClientHello is answered at once with an HTTP 400, so clients that probe HTTPS first do not hang.
 """
 
 import asyncio
@@ -30,6 +42,7 @@ import re
 import socket
 import struct
 import threading
+import time
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
@@ -51,7 +64,9 @@ class ProxiedRequest:
     method: str
     path: str
     headers: dict
-    outcome: str  # "forwarded", "503", "429", "reset-request", "reset-response", "down", "redirect"
+    outcome: str  # "forwarded", "503", "429", "reset-request", "reset-response", "down", "redirect", "held"
+    time: float = 0.0  # time.monotonic() when its head arrived
+    key: str = ""  # request_key(): the same request across retries
 
 
 @dataclass
@@ -101,7 +116,7 @@ def _reset(writer):
 
 class FaultProxy:
     def __init__(self, upstream, seed=0, fail_rate=0.0, reset_rate=0.0, latency=0.0, bandwidth=None,
-                 redirect=None, max_faults=500, fault_paths=None):
+                 redirect=None, max_faults=500, retry_after="0", script=None, max_streak=3, fault_paths=None):
         host, _unused, port = upstream.rpartition(":")
         self.upstream = (host, int(port))
         self.seed = seed
@@ -112,6 +127,15 @@ class FaultProxy:
         self.redirect = redirect
         self.max_faults = max_faults
         self.fault_paths = re.compile(fault_paths) if fault_paths else None
+        self.max_streak = max_streak
+        self._streaks = collections.Counter()
+        self.retry_after = retry_after
+        self.script = script
+        self.hold = None
+        self.held = threading.Event()
+        self.held_request = None
+        self._hold_claimed = False
+        self._in_flight = 0
         self.down = False
         self.faults = collections.Counter()
         self.requests = []
@@ -173,6 +197,23 @@ class FaultProxy:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._server.wait_closed()
 
+    def wait_idle(self, timeout=STOP_TIMEOUT):
+        """Wait until every request the proxy began to forward has been answered (held ones aside): after
+        a client is killed, what it had already sent may still be in the registry's hands."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if self._in_flight <= 0:
+                    return
+            if time.monotonic() > deadline:
+                raise AssertionError("the proxy still has %d request(s) in flight" % self._in_flight)
+            time.sleep(0.01)
+
+    def hold_next(self, predicate):
+        with self._lock:
+            self.hold, self.held_request, self._hold_claimed = predicate, None, False
+            self.held.clear()
+
     # -- decisions
 
     def _decide(self, method, target, has_body):
@@ -185,6 +226,20 @@ class FaultProxy:
             self._seen[key] += 1
             if sum(self.faults.values()) - self.faults["down"] >= self.max_faults:
                 return None
+        if self.script is not None:
+            scripted = self.script(method, urlsplit(target).path, occurrence)
+            if scripted == "reset-response" and method == "HEAD":
+                scripted = None
+            if scripted:
+                return scripted
+        fault = self._draw(key, occurrence, method, has_body)
+        with self._lock:
+            if fault and self._streaks[key] >= self.max_streak:
+                fault = None
+            self._streaks[key] = self._streaks[key] + 1 if fault else 0
+        return fault
+
+    def _draw(self, key, occurrence, method, has_body):
         draw = random.Random("%s|%s|%d" % (self.seed, key, occurrence)).random()
         if draw < self.fail_rate:
             return "503" if draw < self.fail_rate / 2 else "429"
@@ -192,10 +247,12 @@ class FaultProxy:
             return "reset-request" if has_body else "reset-response"
         return None
 
-    def _record(self, method, target, head, outcome):
+    def _record(self, method, target, head, outcome, arrived=None):
         with self._lock:
-            self.requests.append(ProxiedRequest(method, urlsplit(target).path, dict(head.headers), outcome))
-            if outcome not in ("forwarded", "redirect"):
+            self.requests.append(ProxiedRequest(method, urlsplit(target).path, dict(head.headers), outcome,
+                                                time.monotonic() if arrived is None else arrived,
+                                                request_key(method, target)))
+            if outcome not in ("forwarded", "redirect", "held"):
                 self.faults[outcome] += 1
 
     # -- serving
@@ -214,7 +271,13 @@ class FaultProxy:
             while pending or not reader.at_eof():
                 head_bytes = pending + await reader.readuntil(b"\r\n\r\n")
                 pending = b""
-                upstream = await self._exchange(_parse_head(head_bytes), reader, writer, upstream)
+                with self._lock:
+                    self._in_flight += 1
+                try:
+                    upstream = await self._exchange(_parse_head(head_bytes), reader, writer, upstream)
+                finally:
+                    with self._lock:
+                        self._in_flight -= 1
         except (_ConnectionDone, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError,
                 asyncio.CancelledError):
             pass
@@ -228,6 +291,7 @@ class FaultProxy:
         """One request: answered here (fault, redirect) or forwarded. Returns the upstream connection
         to reuse, or None."""
         method, target = head.first_line.split(" ")[:2]
+        arrived = time.monotonic()
         body = _body_framing(head)
         if self.down:
             self._record(method, target, head, "down")
@@ -248,11 +312,17 @@ class FaultProxy:
         if fault in ("503", "429"):
             await _discard_body(reader, body)
             self._record(method, target, head, fault)
-            headers = {"Retry-After": "0"} if fault == "429" else {}
+            headers = {"Retry-After": self.retry_after} if fault == "429" else {}
             await _answer(writer, method, int(fault), "Injected fault", headers)
             return upstream
+        holding = False
+        if self.hold is not None and fault is None and self.hold(method, urlsplit(target).path):
+            with self._lock:
+                holding, self._hold_claimed = not self._hold_claimed, True
+        if holding:
+            return await self._hold(method, target, head, reader, writer, upstream, body)
         if fault != "reset-response":  # whether a response body can be cut is known from its head
-            self._record(method, target, head, fault or "forwarded")
+            self._record(method, target, head, fault or "forwarded", arrived)
         if self.latency:
             await asyncio.sleep(self.latency)
         if upstream is None:
@@ -271,7 +341,7 @@ class FaultProxy:
         response_body = _response_framing(method, status, response)
         cut = fault == "reset-response" and response_body not in (("length", 0), ("none", 0))
         if fault == "reset-response":
-            self._record(method, target, head, fault if cut else "forwarded")
+            self._record(method, target, head, fault if cut else "forwarded", arrived)
         await self._copy_body(up_reader, writer, response_body, cut_half=cut)
         if cut:
             _reset(writer)
@@ -282,6 +352,31 @@ class FaultProxy:
             up_writer.close()
             raise _ConnectionDone()
         return upstream
+
+    async def _hold(self, method, target, head, reader, writer, upstream, body):
+        """Forward half of the request body (uploads) or of the response body, then stall."""
+        self._record(method, target, head, "held")
+        if upstream is None:
+            upstream = await asyncio.open_connection(*self.upstream)
+        up_reader, up_writer = upstream
+        up_writer.write(head.to_bytes())
+        has_body = body != ("length", 0)
+        await self._copy_body(reader, up_writer, body, cut_half=has_body)
+        if not has_body:
+            response = _parse_head(await up_reader.readuntil(b"\r\n\r\n"))
+            writer.write(response.to_bytes())
+            status = int(response.first_line.split(" ")[1])
+            await self._copy_body(up_reader, writer, _response_framing(method, status, response), cut_half=True)
+        self.held_request = ProxiedRequest(method, urlsplit(target).path, dict(head.headers), "held")
+        with self._lock:
+            self._in_flight -= 1  # not in flight: it stays where it is
+        self.held.set()
+        try:
+            await asyncio.sleep(3600)  # cancelled when the proxy stops
+        finally:
+            with self._lock:
+                self._in_flight += 1
+        raise _ConnectionDone()
 
     async def _copy_body(self, source, target, framing, cut_half=False):
         """Forward a body as framed; with cut_half, stop half way (the caller then resets)."""

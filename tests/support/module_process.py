@@ -2,6 +2,7 @@
 
     process = ModuleProcess("hangar_save", args, workdir).start()
     process.kill()                     # SIGKILL, by PID; a no-op when it has finished
+    ModuleProcess(..., pause_at="before-rename").start().wait_for_pause("before-rename")  # kill_points
     result = process.wait()            # the module's JSON result (after a normal end)
 
 The child runs `python -m tests.support.module_process NAME ARGS.json` in the checkout, through
@@ -22,10 +23,10 @@ RUN_TIMEOUT = 120
 
 
 class ModuleProcess:
-    def __init__(self, name, args, workdir, check_mode=False):
+    def __init__(self, name, args, workdir, check_mode=False, pause_at=None):
         self.name = name
         self.args_path = Path(workdir) / ("%s-args.json" % name)
-        self.args_path.write_text(json.dumps({"args": args, "check_mode": check_mode}))
+        self.args_path.write_text(json.dumps({"args": args, "check_mode": check_mode, "pause_at": pause_at}))
         self.process = None
 
     def start(self):
@@ -41,6 +42,15 @@ class ModuleProcess:
 
     def running(self):
         return self.process is not None and self.process.poll() is None
+
+    def wait_for_pause(self, phase):
+        """Block until the child says it stopped at `phase` (a kill_points pause); False if it ended first."""
+        from .kill_points import MARKER
+
+        for raw in iter(self.process.stderr.readline, b""):
+            if raw.decode("utf-8", "replace").strip() == MARKER + phase:
+                return True
+        return False
 
     def kill(self):
         """SIGKILL the child (kill -9); True if it was still running."""
@@ -75,6 +85,10 @@ def main():
 
     name, args_path = sys.argv[1], sys.argv[2]
     request = json.loads(Path(args_path).read_text())
+    if request.get("pause_at"):
+        from tests.support import kill_points
+
+        kill_points.install(request["pause_at"])
     result = run_module(name, request["args"], check_mode=request["check_mode"])
     sys.stdout.write(json.dumps(result))
 

@@ -38,6 +38,7 @@ ADDRESS_IN_USE = "address already in use"
 _ACCESS_LINE_RE = re.compile(r'"([A-Z]+) (\S+) HTTP/[0-9.]+" ([0-9]{3}) ')
 _MARKER_PREFIX = "/v2/hangar-log-marker/"
 _PR_SET_PDEATHSIG = 1
+WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 
 
 @dataclass(frozen=True)
@@ -280,6 +281,21 @@ class RegistryServer:
         return sum(1 for entry in self.access_log_entries()
                    if entry.method == method and pattern.search(entry.path)
                    and (status is None or entry.status == status))
+
+    def log_position(self):
+        """A mark in the access log: give it to requests_since() to see only what came after."""
+        return len(self.access_log_entries())
+
+    def requests_since(self, position, path_regex=None, methods=None):
+        """The finished requests after log_position() returned `position`, optionally only those
+        whose path matches path_regex (re.search) and whose method is in `methods`."""
+        pattern = re.compile(path_regex) if path_regex else None
+        return [entry for entry in self.access_log_entries()[position:]
+                if (pattern is None or pattern.search(entry.path)) and (methods is None or entry.method in methods)]
+
+    def writes_since(self, position, path_regex=None):
+        """The POST, PATCH, PUT and DELETE requests after `position`: what check mode must never send."""
+        return self.requests_since(position, path_regex, methods=WRITE_METHODS)
 
     def _write_log_marker(self):
         marker = "%s%s/tags/list" % (_MARKER_PREFIX, uuid.uuid4().hex)

@@ -64,3 +64,26 @@ def copy(src, dst, src_registry=None, dst_registry=None, all=True, preserve_dige
     if dst_registry is not None:
         args += registry_flags(dst_registry, "dest-")
     run_skopeo(args + [image_name(src, src_registry), image_name(dst, dst_registry)], timeout)
+
+
+def blobs_via_dir(ref, registry, directory, all=True, timeout=SKOPEO_TIMEOUT):
+    """skopeo copies `ref` to `dir:directory` (every blob read from the registry, and checked by skopeo
+    against its digest); returns {digest: bytes} of the blob files, each re-hashed here too."""
+    import hashlib
+    import os
+
+    copy(ref, "dir:%s" % directory, src_registry=registry, all=all, timeout=timeout)
+    blobs = {}
+    for name in os.listdir(directory):
+        if len(name) == 64 and all_hex(name):
+            with open(os.path.join(directory, name), "rb") as stream:
+                data = stream.read()
+            digest = "sha256:" + hashlib.sha256(data).hexdigest()
+            if digest != "sha256:" + name:
+                raise SkopeoError("blob file %s of %s has digest %s" % (name, ref, digest))
+            blobs[digest] = data
+    return blobs
+
+
+def all_hex(text):
+    return all(character in "0123456789abcdef" for character in text)

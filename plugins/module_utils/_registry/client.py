@@ -322,7 +322,25 @@ class RegistryClient(RegistryTransport):
                                 status=response.status_code, registry=self.registry) from None
 
     def get_blob(self, repo, digest):
-        """A small blob (a config) in memory, verified; at most MAX_CONFIG_SIZE bytes."""
+        """A small blob (a config) in memory, verified, at most MAX_CONFIG_SIZE bytes. A read cut off
+        (connection reset, read timeout) is tried again whole, under the retry policy, as a request is."""
+        attempts = self._retry.attempts
+        for number in range(1, attempts + 1):
+            try:
+                return self._read_small_blob(repo, digest)
+            except RegistryError as exc:
+                if number == attempts or exc.status is not None or not is_transient_error(exc.__cause__):
+                    raise
+                wait = self._retry.delay(number)
+                if self._log is not None:
+                    self._log("Retrying GET /v2/%s/blobs/%s after %s (attempt %d of %d failed; next in %.1fs)"
+                              % (repo, digest, describe_transient_error(exc.__cause__), number, attempts, wait))
+                self.stats.add("retries")
+                self._retry.sleep(wait)
+        raise AssertionError("unreachable: attempts must be at least 1")  # pragma: no cover
+
+    def _read_small_blob(self, repo, digest):
+        """One read of a small blob, at most MAX_CONFIG_SIZE bytes."""
         with self.open_blob(repo, digest) as reader:
             if reader.size is not None and reader.size > MAX_CONFIG_SIZE:
                 raise RegistryError("Error fetching blob %s: it is %d bytes, larger than the %d allowed for a config"

@@ -184,23 +184,27 @@ class TestHostileArchives:
                 reader.read_blob(layer)
         assert max(requested) < 256  # only the local header and its name were read
 
-    def test_unsafe_names_are_ignored_and_never_create_files(self, tmp_path, cli_entries, monkeypatch):
-        work = tmp_path / "work"
-        work.mkdir()
-        monkeypatch.chdir(work)
-        hex64 = "f" * 64
-        absolute = str(tmp_path / "absolute-evil")
-        hostile = [("../evil", b"x"), (absolute, b"x"), ("share/sha256/../../evil2", b"x"),
-                   (hex64 + "/../../evil3", b"x"), ("share/sha256/" + hex64 + "/../../../evil4", b"x"),
-                   ("..\\evil5", b"x")]
-        write_go_zip(tmp_path / "hostile.zip", hostile + cli_entries)
-        before = sorted(p.name for p in tmp_path.rglob("*"))
-        with ArchiveReader(tmp_path / "hostile.zip") as reader:
-            reader.verify(check_content=True)
-            assert reader.blob_digests == reader.index.all_blob_digests()
-            assert not reader.has_blob("sha256:" + hex64)
-        assert sorted(p.name for p in tmp_path.rglob("*")) == before
-        assert not os.path.exists(absolute)
+    def test_unsafe_names_are_ignored_and_cannot_stand_in_for_a_blob_or_the_index(
+            self, tmp_path, cli_entries, images):
+        """An entry whose name only normalizes to a blob or to index.json must never be read as one: the
+        reader matches names exactly (it never extracts, so what can go wrong is a hostile entry shadowing
+        a real one)."""
+        layer = a_layer(images)
+        genuine = dict(cli_entries)[blob_entry(layer)]
+        name = blob_entry(layer)
+        hex64 = layer[len("sha256:"):]
+        shadows = [("./" + name, b"evil"), ("/" + name, b"evil"), ("share/sha256/../sha256/" + hex64, b"evil"),
+                   ("x/../" + name, b"evil"), (name.replace("/", "\\"), b"evil"), ("share//sha256/" + hex64, b"evil"),
+                   ("./index.json", b'{"version":"v1.2.0","list":[]}'), ("a/../index.json", b"{}"),
+                   ("../evil", b"x"), (hex64 + "/../../evil3", b"x")]
+        for order in ("before", "after"):
+            entries = shadows + cli_entries if order == "before" else cli_entries + shadows
+            write_go_zip(tmp_path / ("hostile-%s.zip" % order), entries)
+            with ArchiveReader(tmp_path / ("hostile-%s.zip" % order)) as reader:
+                reader.verify(check_content=True)
+                assert reader.blob_digests == reader.index.all_blob_digests()
+                assert reader.read_blob(layer) == genuine, order
+                assert len(reader.index.entries) == len(images), order
 
     def test_missing_entries_are_listed(self, tmp_path, cli_entries, images):
         layer = a_layer(images)
