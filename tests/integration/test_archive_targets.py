@@ -17,7 +17,8 @@ def test_archive_targets_check_real_check_real(registry, client_for, image_facto
     playbook.write_text("- hosts: localhost\n  gather_facts: false\n  roles: [%s]\n" % ", ".join(TARGETS))
 
     result = run_playbook(playbook, tmp_path, inventory={"all": {"hosts": {"localhost": local_host()}}},
-                          extra_vars=dict(hangar_images=images, hangar_archive=str(tmp_path / "targets.zip")),
+                          extra_vars=dict(hangar_images=images, hangar_archive=str(tmp_path / "targets.zip"),
+                                          hangar_access_logs=[registry.access_log_path]),
                           env={"ANSIBLE_ROLES_PATH": str(repo_path("tests", "integration", "targets"))})
 
     assert result.returncode == 0, result.failures()
