@@ -164,7 +164,8 @@ class ImageManager:
 
     def run(self):
         params, check_mode = self.params, self.module.check_mode
-        with registry_client(self.module, self.ref.registry, registry_credentials(params), 1) as client:
+        credentials = registry_credentials(params).bind([self.ref.registry])
+        with registry_client(self.module, self.ref.registry, credentials, 1) as client:
             if params["platforms"] is not None:
                 change = remove_platforms(client, self.ref, params["platforms"], line=params["name"],
                                           check_mode=check_mode)

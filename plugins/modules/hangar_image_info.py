@@ -303,7 +303,9 @@ class ImageInfoManager:
 
     def run(self):
         params = self.params
-        with registry_stores(self.module, registry_credentials(params), self.jobs) as stores:
+        credentials = registry_credentials(params).bind([target.ref.registry for target in self.targets],
+                                                        params["registry"])
+        with registry_stores(self.module, credentials, self.jobs) as stores:
             self.results = inspect_images(self.targets, lambda registry: stores.store(registry).client,
                                           jobs=self.jobs, raw=params["raw"], list_tags=params["list_tags"])
         failed = [r for r in self.results if r.failed]

@@ -58,8 +58,10 @@ def assert_survived(result, *used_proxies):
     assert result.get("failed") is not True, result["msg"]
     assert result["stats"]["failed"] == 0 and result["stats"]["copied"] == len(SMALL_SET), result["msg"]
     injected = sum((proxy.faults for proxy in used_proxies), start=collections.Counter())
-    # Every fault the proxies injected was answered by exactly one retry, and nothing else was retried.
-    assert result["stats"]["retries"] == sum(injected.values()), (result["stats"]["retries"], injected)
+    # Every refused request and every cut upload was answered by exactly one retry, and nothing else was
+    # retried. A response cut mid-body may need none: a 404 whose error body breaks off is still a 404.
+    must_retry = injected["503"] + injected["429"] + injected["reset-request"]
+    assert must_retry <= result["stats"]["retries"] <= sum(injected.values()), (result["stats"]["retries"], injected)
     assert injected["503"] + injected["429"] > 0, injected
     assert injected["reset-request"] + injected["reset-response"] > 0, injected
 

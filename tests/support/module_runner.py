@@ -17,6 +17,7 @@ import sys
 from unittest import mock
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common import warnings as ansible_warnings
 from ansible.module_utils.testing import patch_module_args
 
 
@@ -39,6 +40,10 @@ def run_module(name, args, check_mode=False, diff=False, debug_log=None):
             debug_log.append(msg)
 
         logging = mock.patch.object(AnsibleModule, "log", record)
+    # A real module runs in a process of its own; here warnings of earlier runs would stay in Ansible's
+    # process-wide lists and show up in this result.
+    ansible_warnings._global_warnings.clear()
+    ansible_warnings._global_deprecations.clear()
     stdout = io.StringIO()
     real_stdout = sys.stdout
     sys.stdout = stdout

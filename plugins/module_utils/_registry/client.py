@@ -182,6 +182,7 @@ class _BlobDownload:
             self.close()
             self._client._retry.sleep(self._client._retry.delay(resumes))
             self._client.stats.add("resumes")
+            self._client.stats.add("retries")  # a resume is the retry of the GET, from where it broke
             if self._client._log:
                 self._client._log("Resuming %s %s at byte %d after: %s (resume %d of %d)" % (
                     self._doing, self._on_what, self.received, describe_transient_error(cause), resumes,
@@ -206,16 +207,38 @@ class RegistryClient(RegistryTransport):
 
     # ---- manifests
 
+    def _read_again_when_cut(self, read, what):
+        """read() once more, under the retry policy and counted as a retry, when its answer broke off
+        mid-body (a connection error after the status arrived, outside the request's own retries)."""
+        attempts = self._retry.attempts
+        for number in range(1, attempts + 1):
+            try:
+                return read()
+            except RegistryError as exc:
+                if number == attempts or exc.status is not None or not is_transient_error(exc.__cause__):
+                    raise
+                wait = self._retry.delay(number)
+                if self._log is not None:
+                    self._log("Retrying %s after %s (attempt %d of %d failed; next in %.1fs)"
+                              % (what, describe_transient_error(exc.__cause__), number, attempts, wait))
+                self.stats.add("retries")
+                self._retry.sleep(wait)
+        raise AssertionError("unreachable: attempts must be at least 1")  # pragma: no cover
+
     def get_manifest(self, repo, ref):
         """The manifest `ref` (tag or digest) of `repo`, bytes as served, digest verified."""
         doing, on_what = "fetching manifest", self._name(repo, ref)
         url = self._url("/v2/%s/manifests/%s" % (repo, ref), doing, on_what)
-        with self._translated(doing, on_what):
-            response = self._send("GET", url, (repository_scope(repo),), headers={"Accept": ACCEPT_MANIFESTS},
-                                  stream=True)
-            with response:
-                self._expect(response, (200,), doing, on_what)
-                data = self._read_capped(response, MAX_MANIFEST_SIZE, doing, on_what)
+
+        def fetch():
+            with self._translated(doing, on_what):
+                answer = self._send("GET", url, (repository_scope(repo),), headers={"Accept": ACCEPT_MANIFESTS},
+                                    stream=True)
+                with answer:
+                    self._expect(answer, (200,), doing, on_what)
+                    return answer, self._read_capped(answer, MAX_MANIFEST_SIZE, doing, on_what)
+
+        response, data = self._read_again_when_cut(fetch, "GET /v2/%s/manifests/%s" % (repo, ref))
         self.stats.add("bytes_received", len(data))
         if is_html(response):
             raise self._not_a_registry(response, doing, on_what)
@@ -324,20 +347,8 @@ class RegistryClient(RegistryTransport):
     def get_blob(self, repo, digest):
         """A small blob (a config) in memory, verified, at most MAX_CONFIG_SIZE bytes. A read cut off
         (connection reset, read timeout) is tried again whole, under the retry policy, as a request is."""
-        attempts = self._retry.attempts
-        for number in range(1, attempts + 1):
-            try:
-                return self._read_small_blob(repo, digest)
-            except RegistryError as exc:
-                if number == attempts or exc.status is not None or not is_transient_error(exc.__cause__):
-                    raise
-                wait = self._retry.delay(number)
-                if self._log is not None:
-                    self._log("Retrying GET /v2/%s/blobs/%s after %s (attempt %d of %d failed; next in %.1fs)"
-                              % (repo, digest, describe_transient_error(exc.__cause__), number, attempts, wait))
-                self.stats.add("retries")
-                self._retry.sleep(wait)
-        raise AssertionError("unreachable: attempts must be at least 1")  # pragma: no cover
+        return self._read_again_when_cut(lambda: self._read_small_blob(repo, digest),
+                                         "GET /v2/%s/blobs/%s" % (repo, digest))
 
     def _read_small_blob(self, repo, digest):
         """One read of a small blob, at most MAX_CONFIG_SIZE bytes."""

@@ -119,8 +119,15 @@ def read_bounded(response, limit, what):
 
 def iter_body(response, chunk_size, what):
     """The body in pieces of at most chunk_size, each returned as soon as some bytes arrived (read1), so a
-    deadline check between pieces bounds a trickling peer."""
+    deadline check between pieces bounds a trickling peer. A body shorter than its Content-Length raises
+    ChunkedEncodingError, as a reset does."""
     deadline = current_deadline()
+    length = response.headers.get("Content-Length", "")
+    bodyless = response.status_code in (204, 304) or (response.request is not None and
+                                                        response.request.method == "HEAD")
+    expected = int(length) if length.isdigit() and not bodyless and "Content-Encoding" not in response.headers \
+        else None
+    received = 0
     raw = response.raw
     reader = getattr(raw, "read1", None) or raw.read
     while True:
@@ -137,7 +144,13 @@ def iter_body(response, chunk_size, what):
         except (urllib3.exceptions.ProtocolError, urllib3.exceptions.IncompleteRead, OSError) as exc:
             raise requests.exceptions.ChunkedEncodingError(exc, request=response.request) from exc
         if not chunk:
+            if expected is not None and received < expected:
+                # read1 ends quietly where the peer closed: a body cut short is a broken transfer (retried
+                # or resumed like a reset), never a complete answer.
+                raise requests.exceptions.ChunkedEncodingError(
+                    urllib3.exceptions.IncompleteRead(received, expected - received), request=response.request)
             return
+        received += len(chunk)
         yield chunk
 
 
