@@ -70,3 +70,8 @@ class HarborError(HangarError):
         self.status = status
         self.code = code
         super().__init__(message)
+
+
+class SigningError(HangarError):
+    """A signing key that cannot be used (unreadable, wrong passphrase, unsupported algorithm), or a
+    signature that cannot be made or read."""

@@ -19,8 +19,9 @@ ALLOWED = {
     "_registry": {"_image", "_errors"},
     "_archive": {"_image", "_errors"},
     "_harbor": {"_registry", "_image", "_errors"},
-    "_copy": {"_archive", "_harbor", "_registry", "_image", "_errors"},
-    "_ansible_glue": {"_copy", "_harbor", "_archive", "_registry", "_image", "_errors"},
+    "_signing": {"_registry", "_image", "_errors"},
+    "_copy": {"_signing", "_archive", "_harbor", "_registry", "_image", "_errors"},
+    "_ansible_glue": {"_copy", "_signing", "_harbor", "_archive", "_registry", "_image", "_errors"},
 }
 GLUE = "_ansible_glue"
 
