@@ -23,6 +23,7 @@ extends_documentation_fragment:
   - airgap.hangar.hangar.source
   - airgap.hangar.hangar.platforms
   - airgap.hangar.hangar.transfer
+  - airgap.hangar.hangar.signing
 attributes:
   check_mode:
     description: Reads both sides and reports what would be copied, writing nothing.
@@ -113,7 +114,12 @@ EXAMPLES = r'''
 
 RETURN = r'''
 images:
-  description: One result per image; see M(airgap.hangar.hangar_save) for the keys.
+  description:
+    - One result per image; see M(airgap.hangar.hangar_save) for the keys.
+    - With O(sigstore_private_key), a result also has C(signatures), one item per digest signed at the destination
+      (the top-level manifest, then each platform), with C(digest), C(identity) (the signed
+      C(<registry>/<repository>:<tag>)) and C(status) (V(signed), in check mode meaning would be signed;
+      V(unchanged) when a signature verifying with the key was there; V(failed)).
   returned: always
   type: list
   elements: dict
@@ -147,7 +153,9 @@ projects_created:
   type: list
   elements: str
 stats:
-  description: Counts for the whole run; see M(airgap.hangar.hangar_save).
+  description:
+    - Counts for the whole run; see M(airgap.hangar.hangar_save).
+    - C(signatures_pushed) counts the signatures written (in check mode, that would be written).
   returned: always
   type: dict
 msg:
@@ -163,6 +171,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
     PLATFORM_OPTIONS,
     REGISTRY_OPTIONS,
+    SIGNING_OPTIONS,
     SOURCE_REGISTRY_OPTIONS,
     TRANSFER_OPTIONS,
     argument_spec,
@@ -170,6 +179,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module
     fail_without_requirements,
     registry_credentials,
     registry_stores,
+    signing_key,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_report import (
     run_module_manager,
@@ -179,6 +189,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils._copy.engine import 
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.harbor_projects import HarborProjects
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.mirror_plan import plan_mirror
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.model import FAILED
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.signing_step import SigningStep, chain_steps
 
 
 class MirrorManager:
@@ -189,6 +200,8 @@ class MirrorManager:
         self.options = copy_options(params, module.check_mode)
         self.jobs = params["jobs"]
         self.results = []
+        key = signing_key(module)  # before any work: a wrong passphrase fails the task with nothing pushed
+        self.after_copy = chain_steps(SigningStep(key, module.check_mode) if key else None)
         self.projects_created = []
         self.results = plan_mirror(params["images"], params["file"], registry=params["registry"],
                                    project=params["project"], source_registry=params["source_registry"],
@@ -208,7 +221,7 @@ class MirrorManager:
         params = self.params
         with registry_stores(self.module, registry_credentials(params, "source_"), self.jobs) as sources, \
                 registry_stores(self.module, registry_credentials(params), self.jobs) as destinations, \
-                CopyEngine(self.options, log=self.module.debug) as engine:
+                CopyEngine(self.options, log=self.module.debug, after_copy=self.after_copy) as engine:
             if params["create_harbor_projects"]:
                 self._create_projects(destinations)
 
@@ -231,6 +244,7 @@ def main():
     module = AnsibleModule(
         argument_spec=argument_spec(
             REGISTRY_OPTIONS, SOURCE_REGISTRY_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS,
+            SIGNING_OPTIONS,
             images=dict(type="list", elements="raw"),
             file=dict(type="path"),
             registry=dict(type="str"),

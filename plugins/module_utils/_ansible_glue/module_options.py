@@ -19,6 +19,7 @@ from .._errors import InputError
 from .._image.platform import PlatformFilter
 from .._registry.client import RegistryClient
 from .._registry.retry import REQUESTS_IMPORT_ERROR
+from .._signing import keys as signing_keys
 
 REGISTRY_OPTIONS = dict(
     username=dict(type="str", fallback=(env_fallback, ["HANGAR_REGISTRY_USERNAME"])),
@@ -45,6 +46,12 @@ TRANSFER_OPTIONS = dict(
     jobs=dict(type="int", default=4),
     timeout=dict(type="raw", default="10m"),
     failed_file=dict(type="path"),
+)
+
+SIGNING_OPTIONS = dict(
+    sigstore_private_key=dict(type="path"),
+    sigstore_passphrase=dict(type="str", no_log=True, fallback=(env_fallback, ["HANGAR_SIGSTORE_PASSPHRASE"])),
+    sigstore_passphrase_file=dict(type="path"),
 )
 
 MAX_JOBS = 20
@@ -125,3 +132,28 @@ def registry_client(module, registry, credentials, jobs):
 def registry_stores(module, credentials, jobs):
     """A RegistryStorePool whose clients registry_client() makes with these credentials."""
     return RegistryStorePool(lambda registry: registry_client(module, registry, credentials, jobs))
+
+
+def fail_without_signing_requirements(module):
+    """Fail with Ansible's usual message when cryptography or PyNaCl is missing."""
+    if signing_keys.CRYPTOGRAPHY_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("cryptography"), exception=signing_keys.CRYPTOGRAPHY_IMPORT_ERROR)
+    if signing_keys.NACL_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("pynacl"), exception=signing_keys.NACL_IMPORT_ERROR)
+
+
+def signing_passphrase(params):
+    """The passphrase from sigstore_passphrase_file (its first line) or sigstore_passphrase; None if neither."""
+    if params.get("sigstore_passphrase_file"):
+        return signing_keys.read_passphrase_file(params["sigstore_passphrase_file"])
+    return params.get("sigstore_passphrase")
+
+
+def signing_key(module):
+    """The PrivateKey of sigstore_private_key, loaded (and so the passphrase checked) before any work;
+    None when no key is given."""
+    params = module.params
+    if not params.get("sigstore_private_key"):
+        return None
+    fail_without_signing_requirements(module)
+    return signing_keys.load_private_key_file(params["sigstore_private_key"], signing_passphrase(params))

@@ -100,8 +100,11 @@ class DeadlineReader:
 class CopyEngine:
     """Copies images; one engine is shared by all images of a run so blobs are moved once."""
 
-    def __init__(self, options, log=None, blob_retry=BLOB_TRANSFER_RETRY):
+    def __init__(self, options, log=None, blob_retry=BLOB_TRANSFER_RETRY, after_copy=None):
         self.options = options
+        # after_copy(source, source_ref, destination, dest_ref, result): what follows an image that
+        # was copied or found current (its signatures and attestations, artifacts.py / signing_step.py)
+        self.after_copy = after_copy
         self.log = log or (lambda message: None)
         self.blob_retry = blob_retry
         self.retries = 0  # whole-blob transfers retried, for the run's stats
@@ -124,6 +127,8 @@ class CopyEngine:
         started = time.monotonic()
         try:
             self._copy(source, source_ref, destination, dest_ref, result, Deadline(self.options.timeout))
+            if self.after_copy is not None and result.status not in (FAILED, SKIPPED):
+                self.after_copy(source, source_ref, destination, dest_ref, result)
         except HangarError as exc:
             result.status = FAILED
             result.error = str(exc)

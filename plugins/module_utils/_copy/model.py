@@ -16,6 +16,7 @@ UNCHANGED = "unchanged"
 SKIPPED = "skipped"
 FAILED = "failed"
 MOUNTED = "mounted"
+SIGNED = "signed"
 
 
 class DeadlineExceeded(HangarError):
@@ -94,10 +95,17 @@ class ImageResult:
     converted_from_schema1: str | None = None
     entry: object = None  # the list entry (image-list line) this result is for, for failed_file
     dest_ref: object = None
+    signatures: list = field(default_factory=list)  # signing_step.py: {"digest", "identity", "status"}
+    artifacts: list = field(default_factory=list)  # artifacts.py: {"subject", "digest", "tag", "status"}
 
     def mark_changed(self):
         if self.status == UNCHANGED:
             self.status = COPIED
+
+    @property
+    def supply_chain_changed(self):
+        """True when a signature or an artifact was (or, in check mode, would be) written."""
+        return any(item.get("status") in (SIGNED, COPIED) for item in self.signatures + self.artifacts)
 
     def as_dict(self):
         result = result_head(self)
@@ -117,4 +125,8 @@ class ImageResult:
             result["warnings"] = self.warnings
         if self.converted_from_schema1:
             result["converted_from_schema1"] = self.converted_from_schema1
+        if self.signatures:
+            result["signatures"] = self.signatures
+        if self.artifacts:
+            result["artifacts"] = self.artifacts
         return result
