@@ -157,3 +157,12 @@ def signing_key(module):
         return None
     fail_without_signing_requirements(module)
     return signing_keys.load_private_key_file(params["sigstore_private_key"], signing_passphrase(params))
+
+
+def signing_public_keys(module):
+    """The PublicKeys of sigstore_public_key (a path or a list of paths); [] when none is given."""
+    paths = module.params.get("sigstore_public_key") or []
+    if not paths:
+        return []
+    fail_without_signing_requirements(module)
+    return [signing_keys.load_public_key_file(path) for path in paths]

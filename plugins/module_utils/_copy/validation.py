@@ -31,6 +31,7 @@ class ValidationResult:
     reason: str | None = None
     platforms: list = field(default_factory=list)
     seconds: float = 0.0
+    signatures: list = field(default_factory=list)  # signature_validation.py
 
     def fail(self, reason):
         self.status = FAILED
@@ -41,6 +42,8 @@ class ValidationResult:
         result.update(platforms=self.platforms, seconds=round(self.seconds, 3))
         if self.reason:
             result["reason"] = self.reason
+        if self.signatures:
+            result["signatures"] = self.signatures
         return result
 
 
