@@ -13,6 +13,11 @@ from tests.support import cosign_files
 from tests.support.module_runner import run_module
 
 
+def read(path):
+    with open(path, "rb") as stream:
+        return stream.read()
+
+
 def test_key_pair_created_kept_repaired_refused_and_forced(tmp_path):
     prefix = str(tmp_path / "sigstore")
     args = dict(path=prefix, sigstore_passphrase="pass phrase")
@@ -24,33 +29,36 @@ def test_key_pair_created_kept_repaired_refused_and_forced(tmp_path):
     assert stat.S_IMODE(os.stat(prefix + ".key").st_mode) == 0o600
     label, params, key = cosign_files.read_cosign_key(prefix + ".key", "pass phrase")
     assert (label, params) == ("ENCRYPTED COSIGN PRIVATE KEY", (32768, 8, 1))
-    assert open(prefix + ".pub", "rb").read() == cosign_files.public_pem(key) == made["public_key_pem"].encode()
+    assert read(prefix + ".pub") == cosign_files.public_pem(key) == made["public_key_pem"].encode()
     assert "pass phrase" not in json.dumps(made)
-    before = open(prefix + ".key", "rb").read()
+    before = read(prefix + ".key")
 
     again = run_module("hangar_sigstore_key", args)
     assert not again["changed"] and again["action"] == "unchanged", again
     assert not run_module("hangar_sigstore_key", args, check_mode=True)["changed"]
-    assert open(prefix + ".key", "rb").read() == before
+    assert read(prefix + ".key") == before
 
     os.unlink(prefix + ".pub")
     repaired = run_module("hangar_sigstore_key", args)
-    assert repaired["action"] == "public key written" and open(prefix + ".pub", "rb").read() == cosign_files.public_pem(key)
+    assert repaired["action"] == "public key written"
+    assert read(prefix + ".pub") == cosign_files.public_pem(key)
 
     wrong = run_module("hangar_sigstore_key", dict(args, sigstore_passphrase="other"))
     assert wrong.get("failed") and "wrong passphrase" in wrong["msg"], wrong
-    assert open(prefix + ".key", "rb").read() == before
+    assert read(prefix + ".key") == before
 
     forced = run_module("hangar_sigstore_key", dict(args, sigstore_passphrase="other", force=True))
     assert forced["changed"] and forced["action"] == "replaced", forced
-    assert open(prefix + ".key", "rb").read() != before
+    assert read(prefix + ".key") != before
     assert keys.load_private_key_file(prefix + ".key", "other")
 
-    (tmp_path / "lonely.pub").write_bytes(open(prefix + ".pub", "rb").read())
-    lonely = run_module("hangar_sigstore_key", dict(path=str(tmp_path / "lonely"), sigstore_passphrase="lonely-pass"))
+    (tmp_path / "lonely.pub").write_bytes(read(prefix + ".pub"))
+    lonely = run_module("hangar_sigstore_key", dict(path=str(tmp_path / "lonely"),
+                                                    sigstore_passphrase="lonely-pass"))
     assert lonely.get("failed") and "exists without its private key" in lonely["msg"], lonely
 
-    missing = run_module("hangar_sigstore_key", dict(path=str(tmp_path / "no" / "such"), sigstore_passphrase="lonely-pass"))
+    missing = run_module("hangar_sigstore_key", dict(path=str(tmp_path / "no" / "such"),
+                                                     sigstore_passphrase="lonely-pass"))
     assert missing.get("failed") and "does not exist" in missing["msg"], missing
 
 
