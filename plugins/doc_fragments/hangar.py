@@ -140,3 +140,23 @@ options:
     type: path
     version_added: 0.2.0
 '''
+
+    # Carrying signatures, attestations, SBOMs and referrers with the images.
+    ARTIFACTS = r'''
+options:
+  remove_signatures:
+    description:
+      - Do not copy the images' supply-chain artifacts, as the Hangar CLI's C(--remove-signatures).
+      - By default, for every manifest copied (the top-level one and each platform manifest), its cosign
+        attachments (tags C(sha256-<hex>.sig), C(.att), C(.sbom) in the same repository) and its OCI 1.1 referrers
+        (manifests whose C(subject) is that digest, found through the referrers API, or the C(sha256-<hex>) referrers
+        tag schema where the registry has no such API) are copied after the image, byte for byte.
+      - A C(.sig) or C(.att) tag that already holds other layers at a registry destination gets the missing layers
+        appended. In an archive, artifacts are stored as blobs listed with their image, so a load restores them;
+        the Hangar CLI ignores them.
+      - A platform-filtered copy carries only the artifacts of the manifests it copied; the new index it builds has
+        none of the source index's.
+    type: bool
+    default: false
+    version_added: 0.2.0
+'''

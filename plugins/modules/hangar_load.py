@@ -26,6 +26,7 @@ extends_documentation_fragment:
   - airgap.hangar.hangar
   - airgap.hangar.hangar.platforms
   - airgap.hangar.hangar.transfer
+  - airgap.hangar.hangar.artifacts
   - airgap.hangar.hangar.signing
 attributes:
   check_mode:
@@ -174,10 +175,12 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
+    ARTIFACT_OPTIONS,
     PLATFORM_OPTIONS,
     REGISTRY_OPTIONS,
     SIGNING_OPTIONS,
     TRANSFER_OPTIONS,
+    after_copy_steps,
     argument_spec,
     copy_options,
     fail_without_requirements,
@@ -196,7 +199,6 @@ from ansible_collections.airgap.hangar.plugins.module_utils._copy.harbor_project
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.load_plan import plan_load
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.model import FAILED
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.registry_store import RegistryStore
-from ansible_collections.airgap.hangar.plugins.module_utils._copy.signing_step import SigningStep, chain_steps
 
 
 class LoadManager:
@@ -208,7 +210,7 @@ class LoadManager:
         self.jobs = params["jobs"]
         self.results = []
         key = signing_key(module)  # before any work: a wrong passphrase fails the task with nothing pushed
-        self.after_copy = chain_steps(SigningStep(key, module.check_mode) if key else None)
+        self.after_copy = after_copy_steps(module, key)
         self.projects_created = []
 
     def run(self):
@@ -244,7 +246,7 @@ class LoadManager:
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(
-            REGISTRY_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS, SIGNING_OPTIONS,
+            REGISTRY_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS, SIGNING_OPTIONS, ARTIFACT_OPTIONS,
             archive=dict(type="path", required=True),
             registry=dict(type="str", required=True),
             images=dict(type="list", elements="str"),

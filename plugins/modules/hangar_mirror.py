@@ -23,6 +23,7 @@ extends_documentation_fragment:
   - airgap.hangar.hangar.source
   - airgap.hangar.hangar.platforms
   - airgap.hangar.hangar.transfer
+  - airgap.hangar.hangar.artifacts
   - airgap.hangar.hangar.signing
 attributes:
   check_mode:
@@ -169,11 +170,13 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
+    ARTIFACT_OPTIONS,
     PLATFORM_OPTIONS,
     REGISTRY_OPTIONS,
     SIGNING_OPTIONS,
     SOURCE_REGISTRY_OPTIONS,
     TRANSFER_OPTIONS,
+    after_copy_steps,
     argument_spec,
     copy_options,
     fail_without_requirements,
@@ -189,7 +192,6 @@ from ansible_collections.airgap.hangar.plugins.module_utils._copy.engine import 
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.harbor_projects import HarborProjects
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.mirror_plan import plan_mirror
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.model import FAILED
-from ansible_collections.airgap.hangar.plugins.module_utils._copy.signing_step import SigningStep, chain_steps
 
 
 class MirrorManager:
@@ -201,7 +203,7 @@ class MirrorManager:
         self.jobs = params["jobs"]
         self.results = []
         key = signing_key(module)  # before any work: a wrong passphrase fails the task with nothing pushed
-        self.after_copy = chain_steps(SigningStep(key, module.check_mode) if key else None)
+        self.after_copy = after_copy_steps(module, key)
         self.projects_created = []
         self.results = plan_mirror(params["images"], params["file"], registry=params["registry"],
                                    project=params["project"], source_registry=params["source_registry"],
@@ -244,7 +246,7 @@ def main():
     module = AnsibleModule(
         argument_spec=argument_spec(
             REGISTRY_OPTIONS, SOURCE_REGISTRY_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS,
-            SIGNING_OPTIONS,
+            SIGNING_OPTIONS, ARTIFACT_OPTIONS,
             images=dict(type="list", elements="raw"),
             file=dict(type="path"),
             registry=dict(type="str"),

@@ -26,6 +26,7 @@ extends_documentation_fragment:
   - airgap.hangar.hangar
   - airgap.hangar.hangar.platforms
   - airgap.hangar.hangar.transfer
+  - airgap.hangar.hangar.artifacts
 attributes:
   check_mode:
     description: Reads the sources and the archive and reports what would be saved, writing nothing.
@@ -231,9 +232,11 @@ from dataclasses import replace
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
+    ARTIFACT_OPTIONS,
     PLATFORM_OPTIONS,
     REGISTRY_OPTIONS,
     TRANSFER_OPTIONS,
+    after_copy_steps,
     argument_spec,
     copy_options,
     fail_without_requirements,
@@ -268,6 +271,7 @@ class SaveManager:
             entries = [_with_source(entry, entry.source.with_registry(registry)) for entry in entries]
         self.entries = entries
         self.results = []
+        self.after_copy = after_copy_steps(module)
 
     def _writer_path(self, stack):
         """The archive path, or in check mode, when its folder does not exist yet (a task before this one
@@ -281,7 +285,7 @@ class SaveManager:
         started = time.monotonic()
         with ExitStack() as stack, registry_stores(self.module, self.credentials, self.jobs) as pool, \
                 ArchiveWriter(self._writer_path(stack), reuse=not self.force) as writer, \
-                CopyEngine(self.options, log=self.module.debug) as engine:
+                CopyEngine(self.options, log=self.module.debug, after_copy=self.after_copy) as engine:
             destination = ArchiveDestination(writer)
             self.results = [ImageResult(entry.source, self.archive, entry=entry) for entry in self.entries]
 
@@ -290,7 +294,7 @@ class SaveManager:
                 return engine.copy_image(pool.store(ref.registry), ref, destination, ref, result)
 
             run_parallel(self.results, save, self.jobs)
-            changed = any(r.status == COPIED for r in self.results)
+            changed = any(r.status == COPIED or r.supply_chain_changed for r in self.results)
             if self.module.check_mode:
                 changed = changed or self.force
             else:
@@ -309,7 +313,7 @@ def _with_source(entry, source):
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(
-            REGISTRY_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS,
+            REGISTRY_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS, ARTIFACT_OPTIONS,
             images=dict(type="list", elements="str"),
             file=dict(type="path"),
             archive=dict(type="path", required=True),

@@ -13,8 +13,10 @@ import re
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
+from .._copy.artifacts import ArtifactCarrier
 from .._copy.model import CopyOptions
 from .._copy.registry_store import RegistryStorePool
+from .._copy.signing_step import SigningStep, chain_steps
 from .._errors import InputError
 from .._image.platform import PlatformFilter
 from .._registry.client import RegistryClient
@@ -52,6 +54,10 @@ SIGNING_OPTIONS = dict(
     sigstore_private_key=dict(type="path"),
     sigstore_passphrase=dict(type="str", no_log=True, fallback=(env_fallback, ["HANGAR_SIGSTORE_PASSPHRASE"])),
     sigstore_passphrase_file=dict(type="path"),
+)
+
+ARTIFACT_OPTIONS = dict(
+    remove_signatures=dict(type="bool", default=False),
 )
 
 MAX_JOBS = 20
@@ -166,3 +172,9 @@ def signing_public_keys(module):
         return []
     fail_without_signing_requirements(module)
     return [signing_keys.load_public_key_file(path) for path in paths]
+
+
+def after_copy_steps(module, key=None):
+    """What the engine runs after each image: carry its artifacts unless remove_signatures, then sign with `key`."""
+    carrier = None if module.params.get("remove_signatures") else ArtifactCarrier(module.check_mode)
+    return chain_steps(carrier, SigningStep(key, module.check_mode) if key else None)
