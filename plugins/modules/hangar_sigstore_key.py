@@ -113,7 +113,7 @@ def main():
             path=dict(type="path", required=True),
             sigstore_passphrase=dict(type="str", no_log=True,
                                      fallback=(env_fallback, ["HANGAR_SIGSTORE_PASSPHRASE"])),
-            sigstore_passphrase_file=dict(type="path"),
+            sigstore_passphrase_file=dict(type="path", no_log=False),
             force=dict(type="bool", default=False),
         ),
         supports_check_mode=True,

@@ -53,7 +53,7 @@ TRANSFER_OPTIONS = dict(
 SIGNING_OPTIONS = dict(
     sigstore_private_key=dict(type="path"),
     sigstore_passphrase=dict(type="str", no_log=True, fallback=(env_fallback, ["HANGAR_SIGSTORE_PASSPHRASE"])),
-    sigstore_passphrase_file=dict(type="path"),
+    sigstore_passphrase_file=dict(type="path", no_log=False),
 )
 
 ARTIFACT_OPTIONS = dict(
