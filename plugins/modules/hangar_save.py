@@ -168,6 +168,17 @@ images:
       description: The original digest of a Docker schema 1 image that was converted to schema 2.
       type: str
       returned: when the image was Docker schema 1
+    artifacts:
+      description:
+        - The supply-chain artifacts carried with the image (unless O(remove_signatures)), one item per artifact with
+          C(subject) (the manifest digest it belongs to), C(digest), C(tag) (the cosign tag such as
+          C(sha256-<hex>.sig), or null for an OCI referrer) and C(status) (V(copied), in check mode meaning would be
+          copied, or V(unchanged)).
+        - M(airgap.hangar.hangar_load) and M(airgap.hangar.hangar_mirror) return the same; at a registry without the
+          referrers API they also list the C(sha256-<hex>) referrers index they wrote.
+      type: list
+      elements: dict
+      returned: when the image has any
 failed_images:
   description:
     - The image lines that failed, as given; the same lines are written to O(failed_file).
@@ -210,6 +221,14 @@ stats:
     manifests_pushed:
       description: Platform manifests written.
       type: int
+    artifacts_copied:
+      description: Supply-chain artifacts written (signatures, attestations, SBOMs, referrers).
+      type: int
+      version_added: 0.2.0
+    signatures_pushed:
+      description: Signatures written (M(airgap.hangar.hangar_load) and M(airgap.hangar.hangar_mirror) with a key).
+      type: int
+      version_added: 0.2.0
     retries:
       description: Requests to the registries that were retried.
       type: int
