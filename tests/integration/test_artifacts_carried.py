@@ -244,3 +244,25 @@ def test_referrers_api_source_to_a_registry_without_it(registry_factory, client_
         assert [(d["digest"], d.get("artifactType")) for d in index.children] == [
             (supply_chain.digest_of(referrer), "application/spdx+json")]
         assert not run_module("hangar_mirror", args)["changed"]
+
+
+def test_a_source_signature_is_appended_to_the_destination_signature_tag(registry, registry_factory, client_for,
+                                                                        image_factory, unique_repo, signer):
+    source = client_for(registry)
+    repo = unique_repo()
+    image = image_factory.oci_image()
+    image.push(source, repo, "v1")
+    destination = registry_factory()
+    dest = client_for(destination)
+    args = dict(images=["%s/%s:v1" % (registry.host, repo)], registry=destination.host, tls_verify=False,
+                source_tls_verify=False)
+    assert run_module("hangar_mirror", args)["changed"]
+    site = keys.load_private_key(keys.generate_key_pair("")[0], "")
+    sign_digest(dest, repo, image.digest, "site", site)  # the destination signs on its own
+    sign_digest(source, repo, image.digest, "src", signer[0])  # later, the source gets signed too
+    merged = run_module("hangar_mirror", args)
+    assert merged["changed"], merged
+    for key in (site, signer[0]):
+        assert verify_digest(dest, repo, image.digest, [key.public_key]).ok
+    assert len(json.loads(dest.get_manifest(repo, signature_tag(image.digest)).data)["layers"]) == 2
+    assert not run_module("hangar_mirror", args)["changed"]
