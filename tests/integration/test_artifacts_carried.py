@@ -60,7 +60,7 @@ def tag_digests(client, repo, tags):
 
 
 def test_mirror_carries_everything_byte_for_byte_and_reruns_unchanged(registry, registry_factory, client_for,
-                                                                     image_factory, unique_repo, signer, tmp_path):
+                                                                      image_factory, unique_repo, signer, tmp_path):
     source = client_for(registry)
     repo = unique_repo()
     image, tags, _amd64, _arm64, referrer, index = supplied_image(source, image_factory, repo, signer)
@@ -246,8 +246,8 @@ def test_referrers_api_source_to_a_registry_without_it(registry_factory, client_
         assert not run_module("hangar_mirror", args)["changed"]
 
 
-def test_a_source_signature_is_appended_to_the_destination_signature_tag(registry, registry_factory, client_for,
-                                                                        image_factory, unique_repo, signer):
+def test_a_source_signature_is_appended_to_the_destination_signature_tag(
+        registry, registry_factory, client_for, image_factory, unique_repo, signer):
     source = client_for(registry)
     repo = unique_repo()
     image = image_factory.oci_image()

@@ -157,7 +157,7 @@ def test_passphrase_from_file_and_environment(registry, registry_factory, client
 
 
 def test_load_signs_at_the_destination_and_openssl_agrees(registry, registry_factory, client_for, image_factory,
-                                                         unique_repo, key_files, tmp_path):
+                                                          unique_repo, key_files, tmp_path):
     destination = registry_factory()
     repo = unique_repo()
     image = image_factory.docker_manifest_list()

@@ -14,7 +14,7 @@ from tests.support.module_runner import run_module
 
 
 def test_signed_load_into_a_cosign_project_pushes_image_then_signature(harbor, registry, client_for, image_factory,
-                                                                      unique_repo, tmp_path, monkeypatch):
+                                                                       unique_repo, tmp_path, monkeypatch):
     project = unique_repo("cosign").split("/")[-1].replace("_", "-")[:40]
     created = run_module("hangar_harbor_project", dict(harbor_url=harbor.url, username=harbor.admin[0],
                                                        password=harbor.admin[1], tls_verify=False, name=project,

@@ -31,7 +31,7 @@ def key_pair(tmp_path_factory):
 
 
 def test_sign_verify_rerun_and_skopeo_copies_our_signature(registry, client_for, image_factory, unique_repo,
-                                                          key_pair, tmp_path):
+                                                           key_pair, tmp_path):
     key, public_path = key_pair
     client = client_for(registry)
     repo = unique_repo()
@@ -74,7 +74,7 @@ def test_sign_verify_rerun_and_skopeo_copies_our_signature(registry, client_for,
 
 
 def test_second_key_appends_a_layer_and_either_key_verifies(registry, client_for, image_factory, unique_repo,
-                                                           key_pair):
+                                                            key_pair):
     key, _public = key_pair
     second = keys.load_private_key(keys.generate_key_pair("")[0], "")
     client = client_for(registry)
@@ -111,7 +111,7 @@ def cosign_layer(openssl_key, payload, tmp_path):
 
 
 def test_cosign_style_fixtures_and_their_negative_variants(registry, client_for, image_factory, unique_repo,
-                                                          openssl_key, tmp_path, key_pair):
+                                                           openssl_key, tmp_path, key_pair):
     _private, public, _directory = openssl_key
     client = client_for(registry)
     repo = unique_repo()

@@ -118,4 +118,3 @@ def describe(verification):
     if verification.detail:
         text += " (%s)" % verification.detail
     return text
-

@@ -113,5 +113,5 @@ def add_signature(existing_manifest, existing_config, payload, signature):
     if existing_manifest is not None and existing_manifest.get("annotations"):
         manifest["annotations"] = existing_manifest["annotations"]
     manifest_bytes = json.dumps(manifest, separators=(",", ":")).encode("utf-8")  # Go's field order
-    return SignatureManifestUpdate(manifest_bytes, {layer["digest"]: payload,
-                                                        sha256_digest(config_bytes): config_bytes}, True)
+    blobs = {layer["digest"]: payload, sha256_digest(config_bytes): config_bytes}
+    return SignatureManifestUpdate(manifest_bytes, blobs, True)
