@@ -121,7 +121,8 @@ options:
         PKCS#8 PEM keys, plain or encrypted. The key must be ECDSA P-256.
       - After an image is in the registry, its top-level digest and every platform manifest copied (not attestation
         manifests) get a signature in the cosign layout (tag C(sha256-<hex>.sig) in the same repository), with the
-        identity C(<registry>/<repository>:<tag>). A digest that already carries a signature verifying with this key
+        identity C(<registry>/<repository>:<tag>) (C(<registry>/<repository>) for an image pinned by digest only).
+        A digest that already carries a signature verifying with this key
         is left alone, so reruns add nothing.
       - The key is loaded, and its passphrase checked, before anything is pushed.
     type: path

@@ -165,3 +165,15 @@ def test_cosign_style_fixtures_and_their_negative_variants(registry, client_for,
     cosign_files.push_cosign_signature(client, repo, strict.digest, [cosign_layer(openssl_key, bad, tmp_path)])
     verification = verify_digest(client, repo, strict.digest, [public])
     assert verification.status == INVALID and "unknown keys ['extra']" in verification.detail
+
+
+def test_an_oversized_payload_is_not_fetched(registry, client_for, image_factory, unique_repo, openssl_key, tmp_path):
+    _private, public, _directory = openssl_key
+    client = client_for(registry)
+    repo = unique_repo()
+    image = image_factory.oci_image()
+    image.push(client, repo, "v1")
+    big = cosign_files.cosign_payload(image.digest, "r", {"padding": "x" * 70000})
+    cosign_files.push_cosign_signature(client, repo, image.digest, [cosign_layer(openssl_key, big, tmp_path)])
+    verification = verify_digest(client, repo, image.digest, [public])
+    assert verification.status == INVALID and "is not fetched" in verification.detail

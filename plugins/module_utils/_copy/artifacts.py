@@ -27,7 +27,7 @@ import threading
 from dataclasses import dataclass, replace
 
 from .._archive.index import ArchiveArtifact
-from .._errors import NotFoundError
+from .._errors import AuthenticationError, NotFoundError
 from .._image.digest import digest_hex
 from .._image.manifest import Manifest, blob_descriptors
 from .._image.media_types import OCI_INDEX
@@ -114,12 +114,7 @@ class ArtifactCarrier:
         if client is None:
             return [], {}
         repo = source_ref.repository
-        wanted = {digest_hex(s): s for s in subjects}
-        tags = {}
-        for tag in client.list_tags(repo):
-            match = _SUBJECT_TAG_RE.match(tag or "")
-            if match and match.group(1) in wanted:
-                tags.setdefault(wanted[match.group(1)], []).append(tag)
+        tags = self._subject_tags(client, repo, subjects)
         artifacts, tag_indexes = [], {}
         for subject in subjects:
             for suffix in ATTACHMENT_SUFFIXES:
@@ -146,11 +141,32 @@ class ArtifactCarrier:
                 artifacts.append(Artifact(subject, manifest, descriptor=referrer_descriptor(descriptor, manifest)))
         return artifacts, tag_indexes
 
+    @staticmethod
+    def _subject_tags(client, repo, subjects):
+        """{subject: its sha256-<hex>[.sig|.att|.sbom] tags}: from one tag listing, or, where the
+        registry refuses to list tags, by asking for each tag."""
+        wanted = {digest_hex(s): s for s in subjects}
+        try:
+            listed = client.list_tags(repo)
+        except AuthenticationError:
+            listed = [tag for subject in subjects
+                      for tag in [attachment_tag(subject, suffix) for suffix in ATTACHMENT_SUFFIXES]
+                      + [referrers_tag(subject)] if client.head_manifest(repo, tag) is not None]
+        tags = {}
+        for tag in listed:
+            match = _SUBJECT_TAG_RE.match(tag or "")
+            if match and match.group(1) in wanted:
+                tags.setdefault(wanted[match.group(1)], []).append(tag)
+        return tags
+
     def _has_api(self, client, repo, subject):
         with self._lock:
             known = self._referrers_api.get(client.registry)
         if known is None:
-            known = client.list_referrers(repo, subject) is not None
+            try:
+                known = client.list_referrers(repo, subject) is not None
+            except AuthenticationError:
+                known = False  # a registry that guards the endpoint as unknown: use the tag schema
             with self._lock:
                 self._referrers_api[client.registry] = known
         return known

@@ -27,6 +27,10 @@ OTHER_DIGEST = "signature for another digest"
 SIGNED = "signed"
 ALREADY_SIGNED = "unchanged"
 
+# A simple-signing payload is a few hundred bytes; a layer announcing more is not fetched (a `.sig`
+# tag is written by whoever may push to the repository, and must not make a verifier read gigabytes).
+MAX_PAYLOAD_SIZE = 64 * 1024
+
 
 @dataclass
 class Verification:
@@ -61,6 +65,10 @@ def verify_digest(client, repo, digest, public_keys):
     detail = "no signature verifies with the given public keys"
     for layer in layers:
         signature = layer.signature
+        size = layer.descriptor.get("size")
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= MAX_PAYLOAD_SIZE:
+            detail = "a signature payload of %r bytes is not fetched (at most %d)" % (size, MAX_PAYLOAD_SIZE)
+            continue
         if signature is None:
             detail = "a signature layer has no readable %s annotation" % "dev.cosignproject.cosign/signature"
             continue
