@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-from .._errors import DigestMismatchError, NotFoundError, SigningError
+from .._errors import DigestMismatchError, NotFoundError, RegistryError, SigningError
 from .._image.media_types import OCI_MANIFEST
 from .payload import make_payload, parse_payload
 from .sig_manifest import add_signature, signature_layers, signature_tag
@@ -92,13 +92,36 @@ def verify_digest(client, repo, digest, public_keys):
     return other or Verification(digest, INVALID, detail)
 
 
+SIGN_ATTEMPTS = 3
+
+
 def sign_digest(client, repo, digest, identity, key, check_mode=False, creator="airgap.hangar"):
     """Sign `digest` in `repo` unless a signature that verifies with `key` for it is there.
-    Returns SIGNED (or, in check mode, would be signed) or ALREADY_SIGNED."""
-    if verify_digest(client, repo, digest, [key.public_key]).ok:
-        return ALREADY_SIGNED
-    if check_mode:
-        return SIGNED
+    Returns SIGNED (or, in check mode, would be signed) or ALREADY_SIGNED.
+
+    The `.sig` tag is read, extended and written back; another job may do the same at once (its
+    payload can even be byte-identical, made in the same second, so both upload the same blobs).
+    So a write that the registry refuses, or that another job's write replaced, is tried again
+    from a fresh read, where the other job's signature by the same key counts as done."""
+    for attempt in range(1, SIGN_ATTEMPTS + 1):
+        if verify_digest(client, repo, digest, [key.public_key]).ok:
+            # On a later attempt our refused write, or another job's, signed it during this run: a change.
+            return ALREADY_SIGNED if attempt == 1 else SIGNED
+        if check_mode:
+            return SIGNED
+        try:
+            _append_signature(client, repo, digest, identity, key, creator)
+        except RegistryError:
+            if attempt == SIGN_ATTEMPTS:
+                raise
+            continue
+        if verify_digest(client, repo, digest, [key.public_key]).ok:
+            return SIGNED
+    raise SigningError("Error signing %s/%s@%s: the signature tag kept being replaced by other writers"
+                       % (client.registry, repo, digest))
+
+
+def _append_signature(client, repo, digest, identity, key, creator):
     existing = _signature_manifest(client, repo, digest)
     existing_doc = existing_config = None
     if existing is not None:
@@ -118,7 +141,6 @@ def sign_digest(client, repo, digest, identity, key, check_mode=False, creator="
         if not client.blob_exists(repo, blob_digest):
             client.push_blob(repo, blob_digest, len(data), io.BytesIO(data))
     client.put_manifest(repo, signature_tag(digest), update.manifest, OCI_MANIFEST)
-    return SIGNED
 
 
 def describe(verification):
