@@ -24,6 +24,7 @@ sys.path.insert(0, str(REPO_ROOT))
 COLLECTIONS_PATH = importlib.import_module("tests.conftest").COLLECTIONS_PATH
 
 from ansible_collections.airgap.hangar.plugins.module_utils._registry.client import RegistryClient  # noqa: E402
+from ansible_collections.airgap.hangar.plugins.module_utils._signing import keys as sigstore_keys  # noqa: E402
 from demo.report import describe_archive, describe_registry  # noqa: E402
 from demo.sample_images import push_sample_images  # noqa: E402
 from tests.support.registry import RegistryServer  # noqa: E402
@@ -61,11 +62,25 @@ def run_playbook(extra_vars, env):
     return recap
 
 
+DEMO_PASSPHRASE = "demo passphrase"
+
+
+def make_signing_key():
+    """The demo's sigstore key pair (what hangar_sigstore_key writes), in the work folder."""
+    private_pem, public_pem = sigstore_keys.generate_key_pair(DEMO_PASSPHRASE)
+    prefix = WORK_DIR / "sigstore"
+    prefix.with_suffix(".key").write_bytes(private_pem)
+    prefix.with_suffix(".key").chmod(0o600)
+    prefix.with_suffix(".pub").write_bytes(public_pem)
+    return prefix.with_suffix(".key"), sigstore_keys.load_public_key(public_pem)
+
+
 def playbook_env(destination):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS_PATH), ANSIBLE_DISPLAY_SKIPPED_HOSTS="false",
                ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_PIPELINING="true")
     # The destination's credentials reach the role through the environment, as an AWX credential type injects them.
-    env.update(HANGAR_REGISTRY_USERNAME=destination.username, HANGAR_REGISTRY_PASSWORD=destination.password)
+    env.update(HANGAR_REGISTRY_USERNAME=destination.username, HANGAR_REGISTRY_PASSWORD=destination.password,
+               HANGAR_SIGSTORE_PASSPHRASE=DEMO_PASSPHRASE)
     return env
 
 
@@ -84,6 +99,8 @@ def main():
             source_digests = push_sample_images(client, DEMO_DIR / "images.txt")
         print("Sample images pushed to the source: %s\n" % ", ".join(sorted(source_digests)))
 
+        private_key, public_key = make_signing_key()
+        print("Sigstore key pair: %s and its .pub; load signs with it, validate verifies\n" % private_key)
         connected_archive = WORK_DIR / "connected" / "images.zip"
         airgap_archive = WORK_DIR / "airgap" / "images.zip"
         extra_vars = {
@@ -92,9 +109,10 @@ def main():
             "offline_install_archive": str(connected_archive),
             "offline_install_airgap_archive": str(airgap_archive),
             "offline_install_registry": destination.host,
+            "offline_install_sigstore_private_key": str(private_key),
         }
         env = playbook_env(destination)
-        print("== First run: save, copy the archive across, load, validate")
+        print("== First run: save, copy the archive across, load and sign, validate and verify the signatures")
         run_playbook(extra_vars, env)
         print("== Second run: nothing new, so nothing changes")
         recap = run_playbook(extra_vars, env)
@@ -105,7 +123,7 @@ def main():
         print(describe_archive(connected_archive))
         print("Copied to the air-gapped side as %s\n" % airgap_archive)
         with RegistryClient(**destination.client_kwargs()) as client:
-            print(describe_registry(client, source_digests))
+            print(describe_registry(client, source_digests, [public_key]))
     except KeyboardInterrupt:
         raise SystemExit("demo: interrupted") from None
     finally:

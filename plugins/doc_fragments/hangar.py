@@ -166,3 +166,55 @@ options:
         so the file can be passed back as O(file) for a retry. Nothing is written when nothing failed.
     type: path
 '''
+
+    # Signing what a load or mirror pushes (cosign signatures).
+    SIGNING = r'''
+options:
+  sigstore_private_key:
+    description:
+      - Sign every image pushed with this sigstore private key, as the Hangar CLI's C(--sigstore-private-key) does.
+      - Accepts cosign key files (C(ENCRYPTED COSIGN PRIVATE KEY), C(ENCRYPTED SIGSTORE PRIVATE KEY), as written by
+        C(cosign generate-key-pair), C(hangar generate-sigstore-key) and M(airgap.hangar.hangar_sigstore_key)) and
+        PKCS#8 PEM keys, plain or encrypted. The key must be ECDSA P-256.
+      - After an image is in the registry, its top-level digest and every platform manifest copied (not attestation
+        manifests) get a signature in the cosign layout (tag C(sha256-<hex>.sig) in the same repository), with the
+        identity C(<registry>/<repository>:<tag>) (C(<registry>/<repository>) for an image pinned by digest only).
+        A digest that already carries a signature verifying with this key
+        is left alone, so reruns add nothing.
+      - The key is loaded, and its passphrase checked, before anything is pushed.
+    type: path
+    version_added: 0.2.0
+  sigstore_passphrase:
+    description:
+      - The passphrase of O(sigstore_private_key). Never shown in results or logs. An empty passphrase is allowed.
+      - If not set, the value of the E(HANGAR_SIGSTORE_PASSPHRASE) environment variable is used.
+      - O(sigstore_passphrase_file) takes precedence when both are set.
+    type: str
+    version_added: 0.2.0
+  sigstore_passphrase_file:
+    description:
+      - A file whose first line is the passphrase of O(sigstore_private_key), as the Hangar CLI's
+        C(--sigstore-passphrase-file).
+    type: path
+    version_added: 0.2.0
+'''
+
+    # Carrying signatures, attestations, SBOMs and referrers with the images.
+    ARTIFACTS = r'''
+options:
+  remove_signatures:
+    description:
+      - Do not copy the images' supply-chain artifacts, as the Hangar CLI's C(--remove-signatures).
+      - By default, for every manifest copied (the top-level one and each platform manifest), its cosign
+        attachments (tags C(sha256-<hex>.sig), C(.att), C(.sbom) in the same repository) and its OCI 1.1 referrers
+        (manifests whose C(subject) is that digest, found through the referrers API, or the C(sha256-<hex>) referrers
+        tag schema where the registry has no such API) are copied after the image, byte for byte.
+      - A C(.sig) or C(.att) tag that already holds other layers at a registry destination gets the missing layers
+        appended. In an archive, artifacts are stored as blobs listed with their image, so a load restores them;
+        the Hangar CLI ignores them.
+      - A platform-filtered copy carries only the artifacts of the manifests it copied; the new index it builds has
+        none of the source index's.
+    type: bool
+    default: false
+    version_added: 0.2.0
+'''

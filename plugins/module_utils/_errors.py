@@ -89,3 +89,8 @@ def describe_unexpected(exc):
     if isinstance(exc, ValueError) and type(exc).__name__ == "JSONDecodeError":
         return "not valid JSON: %s" % exc
     return "unexpected %s: %s" % (type(exc).__name__, exc)
+
+
+class SigningError(HangarError):
+    """A signing key that cannot be used (unreadable, wrong passphrase, unsupported algorithm), or a
+    signature that cannot be made or read."""

@@ -26,6 +26,8 @@ extends_documentation_fragment:
   - airgap.hangar.hangar
   - airgap.hangar.hangar.platforms
   - airgap.hangar.hangar.transfer
+  - airgap.hangar.hangar.artifacts
+  - airgap.hangar.hangar.signing
 attributes:
   check_mode:
     description: Reads the archive and the registry and reports what would be pushed and which projects created.
@@ -138,7 +140,12 @@ registry:
   type: str
   sample: harbor.example.internal
 images:
-  description: One result per image; see M(airgap.hangar.hangar_save) for the keys.
+  description:
+    - One result per image; see M(airgap.hangar.hangar_save) for the keys.
+    - With O(sigstore_private_key), a result also has C(signatures), one item per digest signed at the destination
+      (the top-level manifest, then each platform), with C(digest), C(identity) (the signed
+      C(<registry>/<repository>:<tag>)) and C(status) (V(signed), in check mode meaning would be signed;
+      V(unchanged) when a signature verifying with the key was there; V(failed)).
   returned: always
   type: list
   elements: dict
@@ -172,7 +179,9 @@ projects_created:
   type: list
   elements: str
 stats:
-  description: Counts for the whole run; see M(airgap.hangar.hangar_save).
+  description:
+    - Counts for the whole run; see M(airgap.hangar.hangar_save).
+    - C(signatures_pushed) counts the signatures written (in check mode, that would be written).
   returned: always
   type: dict
 diff:
@@ -197,15 +206,19 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
+    ARTIFACT_OPTIONS,
     PLATFORM_OPTIONS,
     REGISTRY_OPTIONS,
+    SIGNING_OPTIONS,
     TRANSFER_OPTIONS,
+    after_copy_steps,
     argument_spec,
     copy_options,
     fail_without_requirements,
     registry_client,
     registry_credentials,
     required_together,
+    signing_key,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_report import (
     run_module_manager,
@@ -229,6 +242,8 @@ class LoadManager:
         self.options = copy_options(params, module.check_mode)
         self.jobs = params["jobs"]
         self.results = []
+        key = signing_key(module)  # before any work: a wrong passphrase fails the task with nothing pushed
+        self.after_copy = after_copy_steps(module, key)
         self.projects_created = []
 
     def run(self):
@@ -239,7 +254,7 @@ class LoadManager:
             verify_checksum_file(params["archive"])
         with ArchiveReader(params["archive"], strict=False) as reader, \
                 registry_client(self.module, params["registry"], credentials, self.jobs) as client, \
-                CopyEngine(self.options, log=self.module.debug) as engine:
+                CopyEngine(self.options, log=self.module.debug, after_copy=self.after_copy) as engine:
             self.results = plan_load(reader.index, client.registry, images=params["images"], file=params["file"],
                                      source_registry=params["source_registry"], project=params["project"],
                                      archive=params["archive"])
@@ -267,7 +282,7 @@ class LoadManager:
 
 def main():
     spec = argument_spec(
-        REGISTRY_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS,
+        REGISTRY_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS, SIGNING_OPTIONS, ARTIFACT_OPTIONS,
         archive=dict(type="path", required=True),
         registry=dict(type="str", required=True),
         images=dict(type="list", elements="str"),

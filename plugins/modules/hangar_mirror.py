@@ -23,6 +23,8 @@ extends_documentation_fragment:
   - airgap.hangar.hangar.source
   - airgap.hangar.hangar.platforms
   - airgap.hangar.hangar.transfer
+  - airgap.hangar.hangar.artifacts
+  - airgap.hangar.hangar.signing
 attributes:
   check_mode:
     description: Reads both sides and reports what would be copied, writing nothing.
@@ -126,7 +128,12 @@ EXAMPLES = r'''
 
 RETURN = r'''
 images:
-  description: One result per image; see M(airgap.hangar.hangar_save) for the keys.
+  description:
+    - One result per image; see M(airgap.hangar.hangar_save) for the keys.
+    - With O(sigstore_private_key), a result also has C(signatures), one item per digest signed at the destination
+      (the top-level manifest, then each platform), with C(digest), C(identity) (the signed
+      C(<registry>/<repository>:<tag>)) and C(status) (V(signed), in check mode meaning would be signed;
+      V(unchanged) when a signature verifying with the key was there; V(failed)).
   returned: always
   type: list
   elements: dict
@@ -160,7 +167,9 @@ projects_created:
   type: list
   elements: str
 stats:
-  description: Counts for the whole run; see M(airgap.hangar.hangar_save).
+  description:
+    - Counts for the whole run; see M(airgap.hangar.hangar_save).
+    - C(signatures_pushed) counts the signatures written (in check mode, that would be written).
   returned: always
   type: dict
 diff:
@@ -185,16 +194,20 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
+    ARTIFACT_OPTIONS,
     PLATFORM_OPTIONS,
     REGISTRY_OPTIONS,
+    SIGNING_OPTIONS,
     SOURCE_REGISTRY_OPTIONS,
     TRANSFER_OPTIONS,
+    after_copy_steps,
     argument_spec,
     copy_options,
     fail_without_requirements,
     registry_credentials,
     registry_stores,
     required_together,
+    signing_key,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_report import (
     run_module_manager,
@@ -214,6 +227,8 @@ class MirrorManager:
         self.options = copy_options(params, module.check_mode)
         self.jobs = params["jobs"]
         self.results = []
+        key = signing_key(module)  # before any work: a wrong passphrase fails the task with nothing pushed
+        self.after_copy = after_copy_steps(module, key)
         self.projects_created = []
         self.results = plan_mirror(params["images"], params["file"], registry=params["registry"],
                                    project=params["project"], source_registry=params["source_registry"],
@@ -237,7 +252,7 @@ class MirrorManager:
         params = self.params
         with registry_stores(self.module, self.source, self.jobs) as sources, \
                 registry_stores(self.module, self.destination, self.jobs) as destinations, \
-                CopyEngine(self.options, log=self.module.debug) as engine:
+                CopyEngine(self.options, log=self.module.debug, after_copy=self.after_copy) as engine:
             if params["create_harbor_projects"]:
                 self._create_projects(destinations)
 
@@ -258,7 +273,8 @@ class MirrorManager:
 
 def main():
     spec = argument_spec(
-        REGISTRY_OPTIONS, SOURCE_REGISTRY_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS,
+        REGISTRY_OPTIONS, SOURCE_REGISTRY_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS, SIGNING_OPTIONS,
+        ARTIFACT_OPTIONS,
         images=dict(type="list", elements="raw"),
         file=dict(type="path"),
         registry=dict(type="str"),

@@ -32,6 +32,7 @@ extends_documentation_fragment:
   - airgap.hangar.hangar.source_credentials
   - airgap.hangar.hangar.platforms
   - airgap.hangar.hangar.transfer
+  - airgap.hangar.hangar.artifacts
 attributes:
   check_mode:
     description: Reads the sources and the archive and reports what would be saved, writing nothing.
@@ -210,6 +211,17 @@ images:
           the destination tag while this one merged into it, each time merged with that change.
       type: int
       returned: when another run changed the tag meanwhile
+    artifacts:
+      description:
+        - The supply-chain artifacts carried with the image (unless O(remove_signatures)), one item per artifact with
+          C(subject) (the manifest digest it belongs to), C(digest), C(tag) (the cosign tag such as
+          C(sha256-<hex>.sig), or null for an OCI referrer) and C(status) (V(copied), in check mode meaning would be
+          copied, or V(unchanged)).
+        - M(airgap.hangar.hangar_load) and M(airgap.hangar.hangar_mirror) return the same; at a registry without the
+          referrers API they also list the C(sha256-<hex>) referrers index they wrote.
+      type: list
+      elements: dict
+      returned: when the image has any
 failed_images:
   description:
     - The image lines that failed, as given; the same lines are written to O(failed_file).
@@ -252,6 +264,14 @@ stats:
     manifests_pushed:
       description: Platform manifests written.
       type: int
+    artifacts_copied:
+      description: Supply-chain artifacts written (signatures, attestations, SBOMs, referrers).
+      type: int
+      version_added: 0.2.0
+    signatures_pushed:
+      description: Signatures written (M(airgap.hangar.hangar_load) and M(airgap.hangar.hangar_mirror) with a key).
+      type: int
+      version_added: 0.2.0
     retries:
       description: Requests to the registries that were retried.
       type: int
@@ -290,10 +310,12 @@ from dataclasses import replace
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
+    ARTIFACT_OPTIONS,
     CONNECTION_OPTIONS,
     PLATFORM_OPTIONS,
     SOURCE_CREDENTIAL_OPTIONS,
     TRANSFER_OPTIONS,
+    after_copy_steps,
     argument_spec,
     copy_options,
     fail_without_requirements,
@@ -336,6 +358,7 @@ class SaveManager:
         self.credentials = registry_credentials(params, "source_", tls_prefix="").bind(
             [entry.source.registry for entry in entries], params["source_registry"])
         self.results = []
+        self.after_copy = after_copy_steps(module)
 
     def _writer_path(self):
         """The archive path, or in check mode, when its folder does not exist yet (a task before this one
@@ -359,7 +382,7 @@ class SaveManager:
         with registry_stores(self.module, self.credentials, self.jobs) as pool, \
                 ArchiveWriter(self._writer_path(), reuse=not self.force, timeout=self.options.timeout,
                               check_mode=self.module.check_mode) as writer, \
-                CopyEngine(self.options, log=self.module.debug) as engine:
+                CopyEngine(self.options, log=self.module.debug, after_copy=self.after_copy) as engine:
             destination = ArchiveDestination(writer)
             self.results = [ImageResult(entry.source, self.archive, entry=entry) for entry in self.entries]
 
@@ -368,7 +391,7 @@ class SaveManager:
                 return engine.copy_image(pool.store(ref.registry), ref, destination, ref, result)
 
             run_parallel(self.results, save, self.jobs)
-            changed = any(r.status == COPIED for r in self.results)
+            changed = any(r.status == COPIED or r.supply_chain_changed for r in self.results)
             if self.module.check_mode:
                 changed = changed or self.force
             else:
@@ -400,7 +423,7 @@ def _with_source(entry, source):
 
 def main():
     spec = argument_spec(
-        SOURCE_CREDENTIAL_OPTIONS, CONNECTION_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS,
+        SOURCE_CREDENTIAL_OPTIONS, CONNECTION_OPTIONS, PLATFORM_OPTIONS, TRANSFER_OPTIONS, ARTIFACT_OPTIONS,
         images=dict(type="list", elements="str"),
         file=dict(type="path"),
         archive=dict(type="path", required=True),

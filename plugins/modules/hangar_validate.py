@@ -70,6 +70,26 @@ options:
     description:
       - Replace the project of every source image (mirror comparison).
     type: str
+  sigstore_public_key:
+    description:
+      - Also require a sigstore signature on each image validated in a registry, verifying with one of these public
+        keys (C(PUBLIC KEY) PEM files, as C(cosign.pub) or the C(.pub) of M(airgap.hangar.hangar_sigstore_key)).
+      - The signature must be in the cosign layout (tag C(sha256-<hex>.sig)), verify with the key, and its payload
+        must name exactly the image's digest (containers/image's strict payload rules). The signed identity is not
+        compared, so images signed at the source (cosign writes the repository only) pass after a mirror or load.
+      - Reasons for failing are C(signature missing), C(signature invalid) (no signature verifies with the keys, or
+        its payload breaks the rules) and C(signature for another digest).
+      - Only images checked in a registry are verified (not the images of an archive compared with their sources).
+    type: list
+    elements: path
+    version_added: 0.2.0
+  verify_platform_signatures:
+    description:
+      - With O(sigstore_public_key), also require a signature on every platform manifest present (attestation
+        manifests excepted), not only on the top-level digest.
+    type: bool
+    default: false
+    version_added: 0.2.0
   fail_on_mismatch:
     description:
       - Fail the task when any image failed. With V(false) the task succeeds and the results say what failed.
@@ -134,9 +154,15 @@ images:
       type: str
     reason:
       description: Why the image failed (tag missing, digest missing, platform mismatch, source missing,
-        target missing).
+        target missing, signature missing, signature invalid, signature for another digest).
       type: str
       returned: when status is failed
+    signatures:
+      description: With O(sigstore_public_key), each digest verified with C(digest) and C(status) (V(valid),
+        V(signature missing), V(signature invalid) or V(signature for another digest)).
+      type: list
+      elements: dict
+      returned: when signatures were verified
     platforms:
       description: Each expected platform manifest with C(platform), C(digest) and C(status) (V(present),
         V(missing) or V(mismatch)).
@@ -193,6 +219,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module
     registry_credentials,
     registry_stores,
     required_together,
+    signing_public_keys,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_report import (
     check_mode_failed_file_note,
@@ -206,6 +233,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils._copy.engine import 
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.load_plan import plan_load
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.mirror_plan import plan_mirror
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.model import FAILED, ImageResult
+from ansible_collections.airgap.hangar.plugins.module_utils._copy.signature_validation import verify_signatures
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.validation import (
     MissingArchive,
     ValidationResult,
@@ -223,6 +251,7 @@ class ValidateManager:
         self.options = copy_options(params, module.check_mode)
         self.jobs = params["jobs"]
         self.results = []
+        self.public_keys = signing_public_keys(module)
         if not (params["images"] or params["file"]) and not (params["archive"] and params["registry"]):
             raise InputError("Error validating: nothing to compare; give archive and registry, or images or file "
                              "with registry (or SOURCE DEST TAG lines), or images or file with archive")
@@ -286,7 +315,11 @@ class ValidateManager:
             def check(result):
                 if result.status == FAILED:
                     return result
-                return validate_image(source_of(result), target_of(result), result, self.options)
+                target = target_of(result)
+                validate_image(source_of(result), target, result, self.options)
+                if self.public_keys and result.status != FAILED:
+                    verify_signatures(target, result, self.public_keys, self.params["verify_platform_signatures"])
+                return result
 
             run_parallel(self.results, check, self.jobs)
         if not self.module.check_mode:
@@ -317,6 +350,8 @@ def main():
         source_registry=dict(type="str"),
         source_project=dict(type="str"),
         fail_on_mismatch=dict(type="bool", default=True),
+        sigstore_public_key=dict(type="list", elements="path"),
+        verify_platform_signatures=dict(type="bool", default=False),
     )
     module = AnsibleModule(
         argument_spec=spec,

@@ -29,7 +29,8 @@ OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 ATTESTATION = ("vnd.docker.reference.type", "attestation-manifest")
 
 INDEX_KEYS = {"list", "version", "time"}
-ENTRY_KEYS = {"source", "tag", "archList", "osList", "images", "indexDigest", "indexMediaType"}
+ENTRY_KEYS = {"source", "tag", "archList", "osList", "images", "indexDigest", "indexMediaType", "artifacts"}
+ARTIFACT_KEYS = {"subject", "tag", "mediaType", "digest", "artifactType", "blobs", "annotations"}
 IMAGE_KEYS = {"arch", "os", "variant", "osVersion", "osFeatures", "mediaType", "layers", "config", "digest",
               "annotations"}
 
@@ -111,6 +112,14 @@ def _check_entry(entry, where):
         _distinct_list(entry.get(key), "%s.%s" % (where, key))
         assert set(entry[key]) == {image[field] for image in images}, \
             "%s.%s %r does not match its images" % (where, key, entry[key])
+    for number, artifact in enumerate(entry.get("artifacts", [])):
+        at = "%s.artifacts[%d]" % (where, number)
+        assert isinstance(artifact, dict) and set(artifact) <= ARTIFACT_KEYS, "%s has unknown keys" % at
+        _digest(artifact.get("subject"), at + ".subject")
+        _digest(artifact.get("digest"), at + ".digest")
+        _non_empty_string(artifact.get("mediaType"), at + ".mediaType")
+        for blob in artifact.get("blobs", []):
+            _digest(blob, at + ".blobs[]")
     if "indexDigest" in entry:
         _digest(entry["indexDigest"], where + ".indexDigest")
         _non_empty_string(entry.get("indexMediaType"), where + ".indexMediaType")
@@ -204,6 +213,8 @@ def check_archive_layout(path, strict=True, index_last=True, folder_directories=
                 images[image["digest"]] = image
             if "indexDigest" in entry:
                 needed_blobs.add(entry["indexDigest"])
+            for artifact in entry.get("artifacts", []):
+                needed_blobs |= {artifact["digest"], *artifact.get("blobs", [])}
         missing = needed_blobs - set(blob_sizes)
         assert not missing, "blobs named by index.json are missing: %s" % sorted(missing)
         for entry in doc.get("list", []):

@@ -13,14 +13,17 @@ import re
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
+from .._copy.artifacts import ArtifactCarrier
 from .._copy.model import CopyOptions
 from .._copy.registry_store import RegistryStorePool
+from .._copy.signing_step import SigningStep, chain_steps
 from .._errors import InputError
 from .._image.platform import PlatformFilter
 from .._image.reference import normalize_registry
 from .._registry.client import RegistryClient
 from .._registry.credentials import CredentialScope, registry_auth_entries
 from .._registry.retry import REQUESTS_IMPORT_ERROR
+from .._signing import keys as signing_keys
 
 # The destination's credentials: the registry a module writes to (load, mirror) or checks (validate).
 DESTINATION_CREDENTIAL_OPTIONS = dict(
@@ -66,6 +69,16 @@ TRANSFER_OPTIONS = dict(
     jobs=dict(type="int", default=4),
     timeout=dict(type="raw", default="10m"),
     failed_file=dict(type="path"),
+)
+
+SIGNING_OPTIONS = dict(
+    sigstore_private_key=dict(type="path"),
+    sigstore_passphrase=dict(type="str", no_log=True, fallback=(env_fallback, ["HANGAR_SIGSTORE_PASSPHRASE"])),
+    sigstore_passphrase_file=dict(type="path", no_log=False),
+)
+
+ARTIFACT_OPTIONS = dict(
+    remove_signatures=dict(type="bool", default=False),
 )
 
 MAX_JOBS = 20
@@ -185,3 +198,43 @@ def registry_client(module, registry, connection, jobs):
 def registry_stores(module, credentials, jobs):
     """A RegistryStorePool whose clients registry_client() makes with these credentials."""
     return RegistryStorePool(lambda registry: registry_client(module, registry, credentials, jobs))
+
+
+def fail_without_signing_requirements(module):
+    """Fail with Ansible's usual message when cryptography or PyNaCl is missing."""
+    if signing_keys.CRYPTOGRAPHY_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("cryptography"), exception=signing_keys.CRYPTOGRAPHY_IMPORT_ERROR)
+    if signing_keys.NACL_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("pynacl"), exception=signing_keys.NACL_IMPORT_ERROR)
+
+
+def signing_passphrase(params):
+    """The passphrase from sigstore_passphrase_file (its first line) or sigstore_passphrase; None if neither."""
+    if params.get("sigstore_passphrase_file"):
+        return signing_keys.read_passphrase_file(params["sigstore_passphrase_file"])
+    return params.get("sigstore_passphrase")
+
+
+def signing_key(module):
+    """The PrivateKey of sigstore_private_key, loaded (and so the passphrase checked) before any work;
+    None when no key is given."""
+    params = module.params
+    if not params.get("sigstore_private_key"):
+        return None
+    fail_without_signing_requirements(module)
+    return signing_keys.load_private_key_file(params["sigstore_private_key"], signing_passphrase(params))
+
+
+def signing_public_keys(module):
+    """The PublicKeys of sigstore_public_key (a path or a list of paths); [] when none is given."""
+    paths = module.params.get("sigstore_public_key") or []
+    if not paths:
+        return []
+    fail_without_signing_requirements(module)
+    return [signing_keys.load_public_key_file(path) for path in paths]
+
+
+def after_copy_steps(module, key=None):
+    """What the engine runs after each image: carry its artifacts unless remove_signatures, then sign with `key`."""
+    carrier = None if module.params.get("remove_signatures") else ArtifactCarrier(module.check_mode)
+    return chain_steps(carrier, SigningStep(key, module.check_mode) if key else None)

@@ -27,6 +27,8 @@ def run_stats(results, seconds):
         "blobs_mounted": sum(r.blobs_mounted for r in results),
         "blobs_skipped": sum(r.blobs_skipped for r in results),
         "manifests_pushed": sum(r.manifests_pushed for r in results),
+        "signatures_pushed": sum(1 for r in results for s in r.signatures if s.get("status") == "signed"),
+        "artifacts_copied": sum(1 for r in results for a in r.artifacts if a.get("status") == COPIED),
         "seconds": round(seconds, 3),
     }
     return stats
@@ -114,7 +116,7 @@ def run_result(results, started, retries, verb, where, check_mode, failed_file, 
     stats = run_stats(results, time.monotonic() - started)
     stats["retries"] = retries
     if changed is None:
-        changed = any(r.status == COPIED for r in results)
+        changed = any(r.status == COPIED or r.supply_chain_changed for r in results)
     msg = run_message(verb, stats, where, check_mode)
     if check_mode:
         msg += check_mode_failed_file_note(failed_file, results)

@@ -186,10 +186,14 @@ class ArchiveEntry:
     images: list = field(default_factory=list)
     index_digest: str | None = None
     index_media_type: str | None = None
+    # Supply-chain artifacts carried with the image (cosign .sig/.att/.sbom tags, OCI referrers), as
+    # ArchiveArtifact; stored as blobs only, without a folder, so the Hangar CLI passes them by.
+    artifacts: list = field(default_factory=list)
 
     def __post_init__(self):
         self.tag = self.tag or None
         self.images = list(self.images or ())
+        self.artifacts = list(self.artifacts or ())
         self.index_digest = self.index_digest or None
         self.index_media_type = self.index_media_type or None
 
@@ -222,6 +226,8 @@ class ArchiveEntry:
             digests |= image.blob_digests
         if self.index_digest:
             digests.add(self.index_digest)
+        for artifact in self.artifacts:
+            digests |= artifact.blob_digests
         return digests
 
     def to_dict(self):
@@ -229,6 +235,7 @@ class ArchiveEntry:
             ("source", self.source), ("tag", self.tag or ""), ("archList", self.arch_list),
             ("osList", self.os_list), ("images", [image.to_dict() for image in self.images]),
             ("indexDigest", self.index_digest or ""), ("indexMediaType", self.index_media_type or ""),
+            ("artifacts", [artifact.to_dict() for artifact in self.artifacts]),
         ])
 
     @classmethod
@@ -242,6 +249,8 @@ class ArchiveEntry:
             images=[ArchivePlatformImage.from_dict(image, "%s.images[%d]" % (where, number))
                     for number, image in enumerate(images or ())],
             index_digest=_digest(doc, "indexDigest", where), index_media_type=_string(doc, "indexMediaType", where),
+            artifacts=[ArchiveArtifact.from_dict(item, "%s.artifacts[%d]" % (where, number))
+                       for number, item in enumerate(_list(doc, "artifacts", where))],
         )
         _check_entry(entry, where)
         return entry
@@ -254,6 +263,43 @@ class InvalidEntry:
     source: str | None
     tag: str | None
     error: str
+
+
+@dataclass(frozen=True)
+class ArchiveArtifact:
+    """A manifest that belongs to a stored manifest (`subject`): a cosign attachment under `tag`
+    (`sha256-<hex>.sig`, `.att`, `.sbom`), or an OCI referrer (no tag). `blobs` are its config
+    and layers; the manifest bytes and every blob live in share/sha256/."""
+
+    subject: str
+    digest: str
+    media_type: str
+    tag: str = ""
+    artifact_type: str = ""
+    blobs: tuple = ()
+    annotations: tuple = ()  # sorted (key, value) pairs of the referrer descriptor's annotations
+
+    @property
+    def blob_digests(self):
+        return {self.digest} | set(self.blobs)
+
+    def to_dict(self):
+        return _without_empty([
+            ("subject", self.subject), ("tag", self.tag), ("mediaType", self.media_type), ("digest", self.digest),
+            ("artifactType", self.artifact_type), ("blobs", list(self.blobs)), ("annotations", dict(self.annotations)),
+        ])
+
+    @classmethod
+    def from_dict(cls, doc, where):
+        _require_object(doc, where)
+        artifact = cls(subject=_digest(doc, "subject", where), digest=_digest(doc, "digest", where),
+                       media_type=_string(doc, "mediaType", where), tag=_string(doc, "tag", where),
+                       artifact_type=_string(doc, "artifactType", where),
+                       blobs=tuple(_digests(doc, "blobs", where)),
+                       annotations=tuple(sorted(_string_map(doc, "annotations", where).items())))
+        if not artifact.subject or not artifact.digest:
+            raise ArchiveError("%s needs subject and digest" % where)
+        return artifact
 
 
 class ArchiveIndex:
@@ -515,6 +561,15 @@ def _checked_digest(value, where, key):
         return validate_digest(value)
     except HangarError as exc:
         raise ArchiveError("%s: %s: %s" % (where, key, exc)) from exc
+
+
+def _list(doc, key, where):
+    value = doc.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ArchiveError("%s: %s must be a list" % (where, key))
+    return value
 
 
 def _digest(doc, key, where):

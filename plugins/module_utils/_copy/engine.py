@@ -130,8 +130,11 @@ class DeadlineReader:
 class CopyEngine:
     """Copies images; one engine is shared by all images of a run so blobs are moved once."""
 
-    def __init__(self, options, log=None, blob_retry=BLOB_TRANSFER_RETRY):
+    def __init__(self, options, log=None, blob_retry=BLOB_TRANSFER_RETRY, after_copy=None):
         self.options = options
+        # after_copy(source, source_ref, destination, dest_ref, result): what follows an image that
+        # was copied or found current (its signatures and attestations, artifacts.py / signing_step.py)
+        self.after_copy = after_copy
         self.log = log or (lambda message: None)
         self.blob_retry = blob_retry
         self.retries = 0  # whole-blob transfers retried, for the run's stats
@@ -157,6 +160,8 @@ class CopyEngine:
         try:
             with deadline_scope(deadline):
                 self._copy(source, source_ref, destination, dest_ref, result, deadline)
+                if self.after_copy is not None and result.status not in (FAILED, SKIPPED):
+                    self.after_copy(source, source_ref, destination, dest_ref, result)
         except Exception as exc:  # pylint: disable=broad-exception-caught
             fail_result(result, exc, "copying %s" % source_ref)
         result.seconds = time.monotonic() - started

@@ -18,6 +18,7 @@ UNCHANGED = "unchanged"
 SKIPPED = "skipped"
 FAILED = "failed"
 MOUNTED = "mounted"
+SIGNED = "signed"
 
 
 class DeadlineExceeded(HangarError):
@@ -183,10 +184,17 @@ class ImageResult:
     before: DestinationState | None = None  # what the destination held for this image before the run
     after: DestinationState | None = None   # and after it (in check mode: what it would hold)
     concurrent_changes: int = 0             # merges redone because another run changed the tag meanwhile
+    signatures: list = field(default_factory=list)  # signing_step.py: {"digest", "identity", "status"}
+    artifacts: list = field(default_factory=list)  # artifacts.py: {"subject", "digest", "tag", "status"}
 
     def mark_changed(self):
         if self.status == UNCHANGED:
             self.status = COPIED
+
+    @property
+    def supply_chain_changed(self):
+        """True when a signature or an artifact was (or, in check mode, would be) written."""
+        return any(item.get("status") in (SIGNED, COPIED) for item in self.signatures + self.artifacts)
 
     def as_dict(self):
         result = result_head(self)
@@ -208,4 +216,8 @@ class ImageResult:
             result["converted_from_schema1"] = self.converted_from_schema1
         if self.concurrent_changes:
             result["concurrent_changes"] = self.concurrent_changes
+        if self.signatures:
+            result["signatures"] = self.signatures
+        if self.artifacts:
+            result["artifacts"] = self.artifacts
         return result

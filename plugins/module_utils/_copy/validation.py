@@ -32,6 +32,7 @@ class ValidationResult:
     reason: str | None = None
     platforms: list = field(default_factory=list)
     seconds: float = 0.0
+    signatures: list = field(default_factory=list)  # signature_validation.py
 
     def fail(self, reason):
         self.status = FAILED
@@ -42,6 +43,8 @@ class ValidationResult:
         result.update(platforms=self.platforms, seconds=round(self.seconds, 3))
         if self.reason:
             result["reason"] = self.reason
+        if self.signatures:
+            result["signatures"] = self.signatures
         return result
 
 

@@ -489,3 +489,33 @@ class RegistryClient(RegistryTransport):
             next_link = response.links.get("next", {}).get("url")
             url = urljoin(response.url, next_link) if next_link else None
         return items
+
+    # ---- referrers (OCI distribution 1.1)
+
+    def list_referrers(self, repo, digest):
+        """The descriptors of the manifests whose `subject` is `digest`, from the referrers API;
+        None when the registry has no referrers API (it answers 404, 400 or 405 there, as
+        Distribution 2.8 does), so the caller falls back to the `sha256-<hex>` tag schema."""
+        doing, on_what = "listing referrers of", self._name(repo, validate_digest(digest))
+        url = self._url("/v2/%s/referrers/%s" % (repo, digest), doing, on_what)
+        descriptors = []
+        seen = set()
+        while url and url not in seen:
+            seen.add(url)
+            with self._translated(doing, on_what):
+                response = self._send("GET", url, (repository_scope(repo),),
+                                      headers={"Accept": "application/vnd.oci.image.index.v1+json"})
+            with response:
+                if response.status_code in (400, 404, 405):
+                    return None
+                self._expect(response, (200,), doing, on_what)
+                try:
+                    body = response.json()
+                except ValueError:
+                    return None
+            if not isinstance(body, dict) or not isinstance(body.get("manifests", []), list):
+                return None
+            descriptors.extend(d for d in body.get("manifests") or [] if isinstance(d, dict) and d.get("digest"))
+            next_link = response.links.get("next", {}).get("url")
+            url = urljoin(response.url, next_link) if next_link else None
+        return descriptors

@@ -19,10 +19,12 @@ ALLOWED = {
     "_registry": {"_image", "_errors"},
     "_archive": {"_image", "_errors"},
     "_harbor": {"_registry", "_image", "_errors"},
-    "_copy": {"_archive", "_harbor", "_registry", "_image", "_errors"},
+    "_signing": {"_registry", "_image", "_errors"},
+    "_copy": {"_signing", "_archive", "_harbor", "_registry", "_image", "_errors"},
     "_inventory": {"_registry", "_image", "_errors"},
     "_discovery": {"_image", "_errors"},
-    "_ansible_glue": {"_copy", "_harbor", "_archive", "_registry", "_image", "_errors", "_inventory", "_discovery"},
+    "_ansible_glue": {"_copy", "_signing", "_harbor", "_archive", "_registry", "_image", "_errors", "_inventory",
+                      "_discovery"},
 }
 GLUE = "_ansible_glue"
 
