@@ -80,7 +80,8 @@ options:
     default: false
     version_added: 0.2.0
 notes:
-  - Signatures (cosign C(*.sig) images) are not saved.
+  - Supply-chain artifacts (cosign C(.sig), C(.att), C(.sbom) tags and OCI referrers) of every manifest saved are
+    stored with the image and restored by M(airgap.hangar.hangar_load), unless O(remove_signatures=true).
   - A reference pinned by digest (C(name@sha256:...), also C(name:tag@sha256:...)) names exact bytes - the
     whole manifest list or index it names is copied, every platform and attestation, whatever O(arch) and O(os)
     say (a warning names the platforms the filter would have left out), so C(<dest>@sha256:...) resolves at the

@@ -265,9 +265,13 @@ class ArchiveWriter:
         else:
             # Another entry is being written: take this blob beside the archive meanwhile rather
             # than keep its source waiting (registries and proxies drop connections left unread).
-            with _spooled(stream, self._directory, self._name) as (spool, length), self._zip_lock:
-                chunks = iter(lambda: spool.read(CHUNK_SIZE), b"")
-                self._write_entry(name, chunks, length if size is None else size)
+            try:
+                with _spooled(stream, self._directory, self._name) as (spool, length), self._zip_lock:
+                    chunks = iter(lambda: spool.read(CHUNK_SIZE), b"")
+                    self._write_entry(name, chunks, length if size is None else size)
+            except OSError as exc:  # the spool beside the archive: the archive itself is untouched
+                raise ArchiveError("Error writing archive %s: %s (holding a blob beside it)%s"
+                                   % (self.path, exc, _disk_full_hint(exc, self))) from exc
         with self._state:
             self._blob_sizes[digest] = length
             self._written_blobs.add(digest)
