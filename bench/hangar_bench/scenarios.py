@@ -102,8 +102,11 @@ def replay_variant(bench, dataset):
     """The release set mirrored with the minimal request sequence (replay.py), in turn with the tools."""
     def run_once():
         destination = bench.registries.fresh_destination()
-        sample = timed(bench.registries, lambda: replay_mirror(bench.registries.source.host, dataset.repositories,
-                                                                destination.host), cold=True)
+
+        def replay():
+            return replay_mirror(bench.registries.source.host, dataset.repositories, destination.host)
+
+        sample = timed(bench.registries, replay, cold=True)
         verify.destination_tags(destination.host, dataset.top_digests)
         return {COLD: sample}
 

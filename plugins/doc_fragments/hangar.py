@@ -7,17 +7,18 @@ from __future__ import annotations
 
 class ModuleDocFragment(object):
 
-    # The pieces below are each written once; DOCUMENTATION and SOURCE are made of them, because a module
-    # that has only sources (hangar_save) takes CONNECTION and SOURCE_CREDENTIALS without the rest.
+    # Each piece is written once and modules take the pieces they need (ansible-test reads only literal
+    # strings here): a destination module takes airgap.hangar.hangar (its credentials) with .connection;
+    # hangar_save, whose registries are all sources, takes .connection and .source_credentials.
 
     # The destination's credentials (load, mirror, validate): the registry the module writes to or checks.
-    DESTINATION = r'''
+    DOCUMENTATION = r'''
 options:
   username:
     description:
-      - User name for the destination registry (O(registry)), and only for it. It is never sent to a source
-        registry, nor to a destination other than the one O(registry) names. With C(SOURCE DEST TAG) lines
-        and no O(registry), it goes to the one registry the lines name; when they name several, setting it
+      - User name for the destination registry (C(registry)), and only for it. It is never sent to a source
+        registry, nor to a destination other than the one C(registry) names. With C(SOURCE DEST TAG) lines
+        and no C(registry), it goes to the one registry the lines name; when they name several, setting it
         is an error (use O(registry_auth)).
       - When not set, the destination's credentials come from O(registry_auth), else O(auth_file), else
         C(REGISTRY_AUTH_FILE), the containers C(auth.json) and C(~/.docker/config.json), including
@@ -119,12 +120,6 @@ options:
       - A CA bundle file (or directory) to verify the source registries' certificates with.
     type: path
 '''
-
-    # Registry connection and credentials of the modules with a destination registry (load, mirror, validate).
-    DOCUMENTATION = DESTINATION + CONNECTION[len("\noptions:"):]
-
-    # Source registry credentials and TLS, for the modules that read from one registry and write to another.
-    SOURCE = SOURCE_CREDENTIALS + SOURCE_TLS[len("\noptions:"):]
 
     PLATFORMS = r'''
 options:

@@ -29,6 +29,7 @@ author:
   - airgap.hangar contributors (@airgap)
 extends_documentation_fragment:
   - airgap.hangar.hangar
+  - airgap.hangar.hangar.connection
   - airgap.hangar.hangar.platforms
 attributes:
   check_mode:

@@ -19,6 +19,7 @@ author:
   - airgap.hangar contributors (@airgap)
 extends_documentation_fragment:
   - airgap.hangar.hangar
+  - airgap.hangar.hangar.connection
 attributes:
   check_mode:
     description: Runs as usual; it changes nothing anyway.

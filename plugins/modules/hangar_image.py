@@ -24,6 +24,7 @@ author:
   - airgap.hangar contributors (@airgap)
 extends_documentation_fragment:
   - airgap.hangar.hangar
+  - airgap.hangar.hangar.connection
 attributes:
   check_mode:
     description: Reads the registry and reports what would be deleted or rewritten, sending no DELETE or PUT.

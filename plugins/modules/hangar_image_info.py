@@ -24,6 +24,7 @@ author:
   - airgap.hangar contributors (@airgap)
 extends_documentation_fragment:
   - airgap.hangar.hangar
+  - airgap.hangar.hangar.connection
 attributes:
   check_mode:
     description: Runs the same in check mode; it never changes anything.

@@ -149,6 +149,24 @@ options:
     description:
       - Not used; see O(username).
     type: path
+  registry_auth:
+    description:
+      - Not used; see O(username).
+    type: list
+    elements: dict
+    suboptions:
+      registry:
+        description: Not used.
+        type: str
+        required: true
+      username:
+        description: Not used.
+        type: str
+        required: true
+      password:
+        description: Not used.
+        type: str
+        required: true
 requirements:
   - PyYAML
   - jmespath (for O(queries))

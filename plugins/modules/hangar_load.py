@@ -24,6 +24,7 @@ author:
   - airgap.hangar contributors (@airgap)
 extends_documentation_fragment:
   - airgap.hangar.hangar
+  - airgap.hangar.hangar.connection
   - airgap.hangar.hangar.platforms
   - airgap.hangar.hangar.transfer
   - airgap.hangar.hangar.artifacts

@@ -22,6 +22,7 @@ author:
   - airgap.hangar contributors (@airgap)
 extends_documentation_fragment:
   - airgap.hangar.hangar
+  - airgap.hangar.hangar.connection
   - airgap.hangar.hangar.signing
 attributes:
   check_mode:

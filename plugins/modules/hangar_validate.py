@@ -25,7 +25,9 @@ author:
   - airgap.hangar contributors (@airgap)
 extends_documentation_fragment:
   - airgap.hangar.hangar
-  - airgap.hangar.hangar.source
+  - airgap.hangar.hangar.connection
+  - airgap.hangar.hangar.source_credentials
+  - airgap.hangar.hangar.source_tls
   - airgap.hangar.hangar.platforms
   - airgap.hangar.hangar.transfer
 attributes:

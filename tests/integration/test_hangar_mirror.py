@@ -237,6 +237,7 @@ def test_a_rerun_costs_one_request_per_image_on_each_side_and_skopeo_reads_every
     # One request per image on each side (and each side's /v2/ probe, once per run).
     assert sorted((e.method, e.path) for e in destination.requests_since(destination_before)) == sorted(
         [("GET", "/v2/")] + [("HEAD", "/v2/%s/manifests/1.0" % repo) for repo in source_images])
+
     def source_requests(since):
         return sorted((e.method, e.path) for e in registry.requests_since(since)
                       if e.path == "/v2/" or any(e.path.startswith("/v2/%s/" % repo) for repo in indexes))

@@ -123,8 +123,8 @@ def iter_body(response, chunk_size, what):
     ChunkedEncodingError, as a reset does."""
     deadline = current_deadline()
     length = response.headers.get("Content-Length", "")
-    bodyless = response.status_code in (204, 304) or (response.request is not None and
-                                                        response.request.method == "HEAD")
+    method = response.request.method if response.request is not None else None
+    bodyless = response.status_code in (204, 304) or method == "HEAD"
     expected = int(length) if length.isdigit() and not bodyless and "Content-Encoding" not in response.headers \
         else None
     received = 0
