@@ -67,6 +67,7 @@ class ProxiedRequest:
     outcome: str  # "forwarded", "503", "429", "reset-request", "reset-response", "down", "redirect", "held"
     time: float = 0.0  # time.monotonic() when its head arrived
     key: str = ""  # request_key(): the same request across retries
+    status: int = 0  # the registry's status, recorded for a response cut half way ("reset-response")
 
 
 @dataclass
@@ -247,11 +248,11 @@ class FaultProxy:
             return "reset-request" if has_body else "reset-response"
         return None
 
-    def _record(self, method, target, head, outcome, arrived=None):
+    def _record(self, method, target, head, outcome, arrived=None, status=0):
         with self._lock:
             self.requests.append(ProxiedRequest(method, urlsplit(target).path, dict(head.headers), outcome,
                                                 time.monotonic() if arrived is None else arrived,
-                                                request_key(method, target)))
+                                                request_key(method, target), status))
             if outcome not in ("forwarded", "redirect", "held"):
                 self.faults[outcome] += 1
 
@@ -341,7 +342,7 @@ class FaultProxy:
         response_body = _response_framing(method, status, response)
         cut = fault == "reset-response" and response_body not in (("length", 0), ("none", 0))
         if fault == "reset-response":
-            self._record(method, target, head, fault if cut else "forwarded", arrived)
+            self._record(method, target, head, fault if cut else "forwarded", arrived, status)
         await self._copy_body(up_reader, writer, response_body, cut_half=cut)
         if cut:
             _reset(writer)
