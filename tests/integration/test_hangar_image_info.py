@@ -3,11 +3,9 @@ missing references are `exists: false`, and it never writes (the access log show
 
 import json
 
+from ansible_collections.airgap.hangar.plugins.module_utils._image.artifact_tags import attachment_tag
 from ansible_collections.airgap.hangar.plugins.module_utils._image.digest import sha256_digest
-from ansible_collections.airgap.hangar.plugins.module_utils._inventory.artifacts import (
-    artifact_tag,
-    artifacts_by_head,
-)
+from ansible_collections.airgap.hangar.plugins.module_utils._inventory.artifacts import artifacts_by_head
 from tests.support import skopeo
 from tests.support.image_factory import CREATED
 from tests.support.module_runner import run_module
@@ -128,18 +126,18 @@ def test_cosign_artifacts_are_found_by_tag_list_and_by_head(registry, client_for
     image = image_factory.oci_index(attestations=False)
     image.push(client, repository, "1.0")
     signature, sbom = image_factory.oci_image(), image_factory.oci_image()
-    signature.push(client, repository, artifact_tag(image.digest, "sig"))
+    signature.push(client, repository, attachment_tag(image.digest, ".sig"))
     arm64 = image.top.children[1]["digest"]
-    sbom.push(client, repository, artifact_tag(arm64, "sbom"))
+    sbom.push(client, repository, attachment_tag(arm64, ".sbom"))
 
     result = info(registry, ["%s/%s:1.0" % (registry.host, repository)], check_mode=True)
 
     (found,) = result["images"]
     assert found["signed"] is True
     assert found["artifacts"] == [
-        {"kind": "signature", "tag": artifact_tag(image.digest, "sig"), "subject": image.digest,
+        {"kind": "signature", "tag": attachment_tag(image.digest, ".sig"), "subject": image.digest,
          "digest": signature.digest},
-        {"kind": "sbom", "tag": artifact_tag(arm64, "sbom"), "subject": arm64, "digest": sbom.digest},
+        {"kind": "sbom", "tag": attachment_tag(arm64, ".sbom"), "subject": arm64, "digest": sbom.digest},
     ]
     # Without a tag list (a registry that refuses to list), HEAD requests find the same.
     assert artifacts_by_head(client, repository, [image.digest, arm64]) == found["artifacts"]

@@ -22,26 +22,19 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import threading
 from dataclasses import dataclass, replace
 
 from .._archive.index import ArchiveArtifact
 from .._errors import AuthenticationError, NotFoundError
+from .._image.artifact_tags import ARTIFACT_TAG_RE, ATTACHMENT_SUFFIXES, attachment_tag, referrers_tag
 from .._image.digest import digest_hex
 from .._image.manifest import Manifest, blob_descriptors
 from .._image.media_types import OCI_INDEX
-from .._signing.sig_manifest import ATTACHMENT_SUFFIXES, attachment_tag
 from .archive_store import ArchiveDestination, ArchiveSource, find_entry
 from .model import COPIED, UNCHANGED
 
-_SUBJECT_TAG_RE = re.compile(r"^sha256-([0-9a-f]{64})(\.sig|\.att|\.sbom)?$")
 MERGED_SUFFIXES = (".sig", ".att")
-
-
-def referrers_tag(digest):
-    """`sha256-<hex>`: the OCI referrers tag schema's tag for `digest`."""
-    return "sha256-%s" % digest_hex(digest)
 
 
 @dataclass
@@ -154,7 +147,7 @@ class ArtifactCarrier:
                       + [referrers_tag(subject)] if client.head_manifest(repo, tag) is not None]
         tags = {}
         for tag in listed:
-            match = _SUBJECT_TAG_RE.match(tag or "")
+            match = ARTIFACT_TAG_RE.match(tag or "")
             if match and match.group(1) in wanted:
                 tags.setdefault(wanted[match.group(1)], []).append(tag)
         return tags

@@ -12,24 +12,11 @@ tag list when there is one, else with a HEAD per tag.
 
 from __future__ import annotations
 
-import re
-
 from .._errors import NotFoundError
+from .._image.artifact_tags import attachment_tag
 
 # suffix -> the kind reported; "" is the OCI referrers tag schema (an index of referrers).
-COSIGN_KINDS = (("sig", "signature"), ("att", "attestation"), ("sbom", "sbom"), ("", "referrers"))
-_ARTIFACT_TAG_RE = re.compile(r"^sha256-([0-9a-f]{64})(?:\.(sig|att|sbom))?$")
-
-
-def artifact_tag(digest, suffix):
-    """`sha256-<hex>.<suffix>` (the bare `sha256-<hex>` for suffix "") for the manifest `digest`."""
-    tag = digest.replace(":", "-", 1)
-    return tag + "." + suffix if suffix else tag
-
-
-def is_artifact_tag(tag):
-    """True for a tag of the cosign or referrers tag schema (it names a digest, not a release)."""
-    return bool(_ARTIFACT_TAG_RE.match(tag))
+COSIGN_KINDS = ((".sig", "signature"), (".att", "attestation"), (".sbom", "sbom"), ("", "referrers"))
 
 
 def artifacts_in_tags(tags, subjects):
@@ -39,7 +26,7 @@ def artifacts_in_tags(tags, subjects):
     found = []
     for subject in subjects:
         for suffix, kind in COSIGN_KINDS:
-            tag = artifact_tag(subject, suffix)
+            tag = attachment_tag(subject, suffix)
             if tag in present:
                 found.append({"kind": kind, "tag": tag, "subject": subject})
     return found
@@ -51,7 +38,7 @@ def artifacts_by_head(client, repository, subjects):
     found = []
     for subject in subjects:
         for suffix, kind in COSIGN_KINDS:
-            tag = artifact_tag(subject, suffix)
+            tag = attachment_tag(subject, suffix)
             try:
                 head = client.head_manifest(repository, tag)
             except NotFoundError:

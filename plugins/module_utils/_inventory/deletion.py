@@ -23,11 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .._errors import InputError, NotFoundError, RegistryError
+from .._image.artifact_tags import is_artifact_tag
 from .._image.index_merge import build_index, merge_descriptors
 from .._image.manifest import Manifest
 from .._image.media_types import INDEX_TYPES, OCI_INDEX
 from .._image.platform import Platform, PlatformFilter, is_attestation
-from .artifacts import is_artifact_tag
 from .inspection import IMAGE_CONFIG_TYPES, registry_digest, top_manifest
 
 _PLATFORM_SPEC_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*(?:/[a-z0-9][a-z0-9._-]*)?$")

@@ -17,18 +17,12 @@ import json
 from dataclasses import dataclass
 
 from .._errors import SigningError
-from .._image.digest import digest_hex, sha256_digest, validate_digest
+from .._image.artifact_tags import attachment_tag
+from .._image.digest import sha256_digest
 from .._image.media_types import OCI_CONFIG, OCI_MANIFEST
 
 SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
-ATTACHMENT_SUFFIXES = (".sig", ".att", ".sbom")
-
-
-def attachment_tag(digest, suffix=".sig"):
-    """`sha256-<hex><suffix>`: the cosign tag of an attachment of manifest `digest`."""
-    validate_digest(digest)
-    return "sha256-%s%s" % (digest_hex(digest), suffix)
 
 
 def signature_tag(digest):

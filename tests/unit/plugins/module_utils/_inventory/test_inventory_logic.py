@@ -5,12 +5,9 @@ import re
 import pytest
 
 from ansible_collections.airgap.hangar.plugins.module_utils._errors import InputError
+from ansible_collections.airgap.hangar.plugins.module_utils._image.artifact_tags import attachment_tag, is_artifact_tag
 from ansible_collections.airgap.hangar.plugins.module_utils._image.platform import Platform
-from ansible_collections.airgap.hangar.plugins.module_utils._inventory.artifacts import (
-    artifact_tag,
-    artifacts_in_tags,
-    is_artifact_tag,
-)
+from ansible_collections.airgap.hangar.plugins.module_utils._inventory.artifacts import artifacts_in_tags
 from ansible_collections.airgap.hangar.plugins.module_utils._inventory.deletion import (
     ImageChange,
     ImageState,
@@ -23,11 +20,11 @@ B = "sha256:" + "b" * 64
 
 
 @pytest.mark.parametrize("suffix, tag", [
-    ("sig", "sha256-%s.sig" % ("a" * 64)), ("att", "sha256-%s.att" % ("a" * 64)),
-    ("sbom", "sha256-%s.sbom" % ("a" * 64)), ("", "sha256-%s" % ("a" * 64)),
+    (".sig", "sha256-%s.sig" % ("a" * 64)), (".att", "sha256-%s.att" % ("a" * 64)),
+    (".sbom", "sha256-%s.sbom" % ("a" * 64)), ("", "sha256-%s" % ("a" * 64)),
 ])
 def test_artifact_tags(suffix, tag):
-    assert artifact_tag(A, suffix) == tag
+    assert attachment_tag(A, suffix) == tag
     assert is_artifact_tag(tag)
 
 
@@ -37,12 +34,13 @@ def test_release_tags_are_not_artifact_tags(tag):
 
 
 def test_artifacts_in_tags_follow_subjects_then_kinds():
-    tags = ["1.0", artifact_tag(B, "sig"), artifact_tag(A, "att"), artifact_tag(A, "sig"), artifact_tag(A, "")]
+    tags = ["1.0", attachment_tag(B, ".sig"), attachment_tag(A, ".att"), attachment_tag(A, ".sig"),
+            attachment_tag(A, "")]
     assert artifacts_in_tags(tags, [A, B]) == [
-        {"kind": "signature", "tag": artifact_tag(A, "sig"), "subject": A},
-        {"kind": "attestation", "tag": artifact_tag(A, "att"), "subject": A},
-        {"kind": "referrers", "tag": artifact_tag(A, ""), "subject": A},
-        {"kind": "signature", "tag": artifact_tag(B, "sig"), "subject": B},
+        {"kind": "signature", "tag": attachment_tag(A, ".sig"), "subject": A},
+        {"kind": "attestation", "tag": attachment_tag(A, ".att"), "subject": A},
+        {"kind": "referrers", "tag": attachment_tag(A, ""), "subject": A},
+        {"kind": "signature", "tag": attachment_tag(B, ".sig"), "subject": B},
     ]
     assert artifacts_in_tags(["1.0"], [A]) == []
 

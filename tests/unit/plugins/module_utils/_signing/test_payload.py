@@ -5,6 +5,7 @@ import json
 import pytest
 
 from ansible_collections.airgap.hangar.plugins.module_utils._errors import SigningError
+from ansible_collections.airgap.hangar.plugins.module_utils._image import artifact_tags
 from ansible_collections.airgap.hangar.plugins.module_utils._signing import sig_manifest
 from ansible_collections.airgap.hangar.plugins.module_utils._signing.payload import make_payload, parse_payload
 from tests.support.cosign_files import cosign_payload
@@ -72,7 +73,7 @@ def test_unknown_optional_keys_are_ignored():
 
 def test_signature_tags():
     assert sig_manifest.signature_tag(DIGEST) == "sha256-" + "ab" * 32 + ".sig"
-    assert sig_manifest.attachment_tag(DIGEST, ".att") == "sha256-" + "ab" * 32 + ".att"
+    assert artifact_tags.attachment_tag(DIGEST, ".att") == "sha256-" + "ab" * 32 + ".att"
 
 
 def test_adding_signatures_appends_layers_and_diff_ids():
