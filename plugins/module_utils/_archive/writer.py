@@ -269,7 +269,10 @@ class ArchiveWriter:
                 with _spooled(stream, self._directory, self._name) as (spool, length), self._zip_lock:
                     chunks = iter(lambda: spool.read(CHUNK_SIZE), b"")
                     self._write_entry(name, chunks, length if size is None else size)
-            except OSError as exc:  # the spool beside the archive: the archive itself is untouched
+            except OSError as exc:
+                # The spool beside the archive: the disk that failed it is the archive's, so the update is
+                # given up as a failed write into the archive is (the archive goes back to its last commit).
+                self._failure = exc
                 raise ArchiveError("Error writing archive %s: %s (holding a blob beside it)%s"
                                    % (self.path, exc, _disk_full_hint(exc, self))) from exc
         with self._state:
