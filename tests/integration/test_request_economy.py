@@ -20,3 +20,52 @@ def test_a_single_platform_mirror_reads_each_source_blob_and_manifest_once(regis
     assert {digest: after[digest] - before[digest] for digest in after} == dict.fromkeys(image.blob_digests, 1)
     assert config in after
     assert client_for(destination).get_blob(repo, config) == image.blobs[config]
+
+
+def head_requests(server, position, repo):
+    return [(entry.method, entry.path) for entry in server.requests_since(position, r"^/v2/%s/" % repo, ("HEAD",))]
+
+
+def test_a_repository_new_to_the_destination_is_filled_without_asking_what_it_holds(
+        registry_factory, client_for, image_factory, unique_repo):
+    """Its tag list says the registry does not know it: one GET, then no HEAD for any blob or manifest."""
+    source, destination = registry_factory(), registry_factory(count_requests=True)
+    repo = unique_repo("fresh")
+    image = image_factory.docker_manifest_list(platforms=("linux/amd64", "linux/arm64/v8"))
+    image.push(client_for(source), repo, "1.0")
+    image.push(client_for(source), repo, "1.1")
+    before = destination.log_position()
+
+    result = run_module("hangar_mirror", {"images": ["%s/%s:1.0" % (source.host, repo),
+                                                     "%s/%s:1.1" % (source.host, repo)],
+                                          "registry": destination.host, "arch": [], "os": [], "jobs": 1,
+                                          "tls_verify": False, "source_tls_verify": False})
+
+    assert result["changed"] is True, result.get("msg")
+    assert [i["status"] for i in result["images"]] == ["copied", "copied"]
+    assert head_requests(destination, before, repo) == [
+        ("HEAD", "/v2/%s/manifests/1.0" % repo), ("HEAD", "/v2/%s/manifests/1.1" % repo)]
+    assert [e.status for e in destination.requests_since(before, r"^/v2/%s/tags/list" % repo, ("GET",))] == [404]
+    uploads = destination.requests_since(before, r"^/v2/%s/blobs/uploads/.*digest=" % repo, ("PUT",))
+    assert len(uploads) == len(image.blob_digests), "each blob sent once"
+    assert client_for(destination).get_manifest(repo, "1.1").digest == image.digest
+
+
+def test_a_new_tag_in_an_existing_repository_still_skips_the_blobs_it_holds(
+        registry_factory, client_for, image_factory, unique_repo):
+    source, destination = registry_factory(), registry_factory(count_requests=True)
+    repo = unique_repo("known")
+    base = image_factory.base_layers()
+    old, new = image_factory.docker_image(base=base), image_factory.docker_image(base=base)
+    old.push(client_for(source), repo, "1.0")
+    new.push(client_for(source), repo, "2.0")
+    args = {"registry": destination.host, "arch": [], "os": [], "tls_verify": False, "source_tls_verify": False}
+    run_module("hangar_mirror", dict(args, images=["%s/%s:1.0" % (source.host, repo)]))
+    before = destination.log_position()
+
+    result = run_module("hangar_mirror", dict(args, images=["%s/%s:2.0" % (source.host, repo)]))
+
+    assert result["images"][0]["status"] == "copied", result.get("msg")
+    assert result["images"][0]["blobs_skipped"] == len(base)
+    sent = destination.requests_since(before, r"^/v2/%s/blobs/uploads/.*digest=" % repo, ("PUT",))
+    assert len(sent) == len(new.blob_digests) - len(base)

@@ -52,6 +52,11 @@ class RegistryStore:
         self.client = client
         self._known_blobs = {}  # digest -> a repository of this registry known to hold it
         self._configs = {}  # (repository, digest) -> config bytes read for a platform, served once more
+        # repository -> whether it was unknown to the registry when first checked: then it holds only what
+        # this run pushed there (or, racing, what another run did: sent once more, never lost), so its
+        # blobs and manifests need no HEAD
+        self._new_repositories = {}
+        self._pushed_manifests = set()  # (repository, digest)
         self._lock = threading.Lock()
 
     @property
@@ -119,6 +124,8 @@ class RegistryStore:
         else:
             wanted = plan.top.digest
         head = self.client.head_manifest(ref.repository, ref.tag or ref.reference)
+        if not head:
+            self._learn_if_new(ref.repository)
         if not head or head.get("digest") != wanted:
             return None
         if options.platform_tags and ref.tag:
@@ -130,13 +137,32 @@ class RegistryStore:
                         return None
         return wanted
 
+    def _learn_if_new(self, repository):
+        with self._lock:
+            if repository in self._new_repositories:
+                return
+        new = not self.client.repository_exists(repository)
+        with self._lock:
+            self._new_repositories.setdefault(repository, new)
+
+    def _is_new(self, repository):
+        with self._lock:
+            return self._new_repositories.get(repository, False)
+
     def has_manifest(self, ref, digest):
+        with self._lock:
+            if (ref.repository, digest) in self._pushed_manifests:
+                return True
+        if self._is_new(ref.repository):
+            return False
         return self.client.head_manifest(ref.repository, digest) is not None
 
     def has_blob(self, ref, digest):
         with self._lock:
             if self._known_blobs.get((ref.repository, digest)):
                 return True
+        if self._is_new(ref.repository):
+            return False
         present = self.client.blob_exists(ref.repository, digest)
         if present:
             self._remember(ref.repository, digest)
@@ -165,6 +191,8 @@ class RegistryStore:
 
     def put_manifest(self, ref, manifest):
         self.client.put_manifest(ref.repository, manifest.digest, manifest.data, manifest.media_type)
+        with self._lock:
+            self._pushed_manifests.add((ref.repository, manifest.digest))
 
     def _remember(self, repository, digest):
         with self._lock:

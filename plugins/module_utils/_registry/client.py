@@ -464,6 +464,18 @@ class RegistryClient(RegistryTransport):
 
     # ---- listings
 
+    def repository_exists(self, repo):
+        """False only when the registry says it does not know the repository (404 NAME_UNKNOWN on its
+        tag list, as Distribution and Harbor answer); True when it lists tags or answers anything else."""
+        doing, on_what = "listing tags", self._name(repo)
+        url = self._url("/v2/%s/tags/list?n=1" % repo, doing, on_what)
+        with self._translated(doing, on_what):
+            response = self._send("GET", url, (repository_scope(repo),))
+        with response:
+            if response.status_code != 404:
+                return True
+            return "NAME_UNKNOWN" not in error_codes(response)
+
     def list_tags(self, repo):
         return self._paginate("/v2/%s/tags/list" % repo, (repository_scope(repo),), "tags", "listing tags",
                               self._name(repo))
