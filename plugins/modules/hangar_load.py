@@ -264,6 +264,8 @@ class LoadManager:
                                                        deadline=self.options.timeout)
                 if projects is not None:
                     self.projects_created = projects.prepare(self.results, self.module.check_mode)
+            client.expect_repositories([r.dest_ref.repository for r in self.results if r.dest_ref is not None],
+                                       push=not self.module.check_mode)
             source = ArchiveSource(reader)
             destination = RegistryStore(client)
 

@@ -255,6 +255,9 @@ class MirrorManager:
         with registry_stores(self.module, self.source, self.jobs) as sources, \
                 registry_stores(self.module, self.destination, self.jobs) as destinations, \
                 CopyEngine(self.options, log=self.module.debug, after_copy=self.after_copy) as engine:
+            sources.expect([r.source_ref for r in self.results if r.source_ref is not None], push=False)
+            destinations.expect([r.dest_ref for r in self.results if r.dest_ref is not None],
+                                push=not self.module.check_mode)
             if params["create_harbor_projects"]:
                 self._create_projects(destinations)
 

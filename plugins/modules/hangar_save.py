@@ -386,6 +386,7 @@ class SaveManager:
                 CopyEngine(self.options, log=self.module.debug, after_copy=self.after_copy) as engine:
             destination = ArchiveDestination(writer)
             self.results = [ImageResult(entry.source, self.archive, entry=entry) for entry in self.entries]
+            pool.expect([r.source_ref for r in self.results], push=False)
 
             def save(result):
                 ref = result.source_ref

@@ -69,3 +69,26 @@ def test_a_new_tag_in_an_existing_repository_still_skips_the_blobs_it_holds(
     assert result["images"][0]["blobs_skipped"] == len(base)
     sent = destination.requests_since(before, r"^/v2/%s/blobs/uploads/.*digest=" % repo, ("PUT",))
     assert len(sent) == len(new.blob_digests) - len(base)
+
+
+def test_a_mirror_into_a_token_registry_asks_one_token_for_many_repositories(
+        registry, token_registry, client_for, image_factory, unique_repo):
+    repos = [unique_repo("batch") for _ in range(18)]
+    images = {repo: image_factory.docker_image(layer_sizes=(1024,)) for repo in repos}  # no blob shared: no mount
+    for repo, image in images.items():
+        image.push(client_for(registry), repo, "1.0")
+    tokens = token_registry.token_server.token_requests
+    args = {"images": ["%s/%s:1.0" % (registry.host, repo) for repo in repos], "registry": token_registry.host,
+            "username": token_registry.username, "password": token_registry.password, "arch": [], "os": [],
+            "tls_verify": False, "source_tls_verify": False}
+    before = len(tokens)
+
+    result = run_module("hangar_mirror", args)
+
+    assert result["stats"]["copied"] == len(repos), result.get("msg")
+    asked = [sorted(scope["name"] for scope in scopes) for _user, scopes in tokens[before:]]
+    assert sorted(name for names in asked for name in names) == sorted(repos), "each repository in one token"
+    assert len(asked) == 2, asked  # batches of 16
+    assert {tuple(scope["actions"]) for _user, scopes in tokens[before:] for scope in scopes} == {("pull", "push")}
+    for repo, image in images.items():
+        assert client_for(token_registry).get_manifest(repo, "1.0").digest == image.digest

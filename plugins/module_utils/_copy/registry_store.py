@@ -339,6 +339,14 @@ class RegistryStorePool:
     def retries(self):
         return sum(store.client.stats.retries for store in self._stores.values())
 
+    def expect(self, refs, push):
+        """The images (references) this run will read, or with push write, at these registries."""
+        by_registry = {}
+        for ref in refs:
+            by_registry.setdefault(ref.registry, []).append(ref.repository)
+        for registry, repositories in by_registry.items():
+            self.store(registry).client.expect_repositories(repositories, push=push)
+
     def close(self):
         for store in self._stores.values():
             store.client.close()

@@ -8,6 +8,11 @@ credentials with every request. Bearer fetches a token for a scope (`repository:
 `pull,push`) from the challenge's realm and caches it until shortly before it expires; a token for
 more actions serves a request for fewer, so a push token is reused for pulls. The HTTP exchange
 with the token server is the caller's (fetch_token), so this module holds no connection.
+
+A run that knows the repositories it will use says so (`expect`): a token is then asked for up to
+TOKEN_BATCH of those scopes at once, so a release of hundreds of repositories costs one token
+request per batch instead of one or two per repository. A token server grants what it allows of
+each scope; a scope the registry then refuses is asked for alone, as without expectations.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass
 
 from .._errors import AuthenticationError
 
+TOKEN_BATCH = 16  # scopes per token request: keeps the JWT, sent with every request, a few KB
 DEFAULT_TOKEN_LIFETIME = 60  # seconds, when the token server gives no expires_in (distribution spec)
 CATALOG_SCOPE = "registry:catalog:*"
 
@@ -133,6 +139,7 @@ class RegistryAuth:
         self._clock = clock
         self._challenge = None
         self._tokens = []
+        self._expected = []  # scopes the run said it will need, in order (see expect)
         self._lock = threading.Lock()
         self._fetch_locks = {}
 
@@ -173,10 +180,34 @@ class RegistryAuth:
             return basic_authorization(credentials) if credentials else None
         return "Bearer " + self._token(challenge, frozenset(scopes))
 
+    def expect(self, scopes):
+        """Scopes the run will need; a token fetched for one of them covers others too."""
+        with self._lock:
+            for scope in scopes:
+                if scope not in self._expected:
+                    self._expected.append(scope)
+
     def invalidate(self, scopes):
-        """Forget cached tokens that would serve `scopes` (after the registry refused one)."""
+        """Forget cached tokens that would serve `scopes` (after the registry refused one), and ask
+        for these scopes alone from now on."""
         with self._lock:
             self._tokens = [token for token in self._tokens if not scopes_cover(token.scopes, scopes)]
+            self._expected = [scope for scope in self._expected if not scopes_cover((scope,), scopes)]
+
+    def _batch(self, scopes):
+        """`scopes` with expected scopes no valid token covers yet, up to TOKEN_BATCH; `scopes` alone
+        when they were not expected."""
+        with self._lock:
+            if not self._expected or not scopes_cover(self._expected, scopes):
+                return scopes
+            # each scope asked for as the run expects it (a pull as the pull,push to come), then others
+            batch = {next((e for e in self._expected if scopes_cover((e,), (scope,))), scope) for scope in scopes}
+            for scope in self._expected:
+                if len(batch) >= TOKEN_BATCH:
+                    break
+                if not any(scopes_cover(token.scopes, (scope,)) for token in self._tokens):
+                    batch.add(scope)
+            return frozenset(batch)
 
     def _cached(self, scopes):
         now = self._clock()
@@ -191,23 +222,37 @@ class RegistryAuth:
         value = self._cached(scopes)
         if value is not None:
             return value
+        batch = self._batch(scopes)
         with self._lock:
-            fetch_lock = self._fetch_locks.setdefault(scopes, threading.Lock())
-        # One fetch per scope at a time: threads asking for the same scope wait and reuse it.
+            # One fetch per scope (or per batch of expected scopes) at a time: threads asking for
+            # what is being fetched wait and reuse it.
+            fetch_lock = self._fetch_locks.setdefault(scopes if batch is scopes else "expected", threading.Lock())
         with fetch_lock:
             value = self._cached(scopes)
             if value is not None:
                 return value
-            credentials = self.credentials
-            params = {"service": challenge.params.get("service"), "scope": sorted(scopes)}
-            if credentials:
-                params["account"] = credentials.username
-            answer = self._fetch_token(challenge.realm, params, credentials)
-            value, valid_until = token_from_answer(answer, self._clock())
-            if value is None:
-                raise AuthenticationError(
-                    "Error authenticating to %s: the token server %s answered without a token"
-                    % (self.registry, challenge.realm), registry=self.registry)
-            with self._lock:
-                self._tokens.append(_Token(scopes, value, valid_until))
-            return value
+            if batch is not scopes:
+                batch = self._batch(scopes)
+                try:
+                    return self._fetch(challenge, batch)
+                except AuthenticationError as exc:
+                    if batch == scopes or exc.status == 401:  # 401: the credentials, not the scopes
+                        raise
+                    with self._lock:  # a token server that refuses the batch: ask for each scope alone
+                        self._expected = []
+            return self._fetch(challenge, scopes)
+
+    def _fetch(self, challenge, scopes):
+        credentials = self.credentials
+        params = {"service": challenge.params.get("service"), "scope": sorted(scopes)}
+        if credentials:
+            params["account"] = credentials.username
+        answer = self._fetch_token(challenge.realm, params, credentials)
+        value, valid_until = token_from_answer(answer, self._clock())
+        if value is None:
+            raise AuthenticationError(
+                "Error authenticating to %s: the token server %s answered without a token"
+                % (self.registry, challenge.realm), registry=self.registry)
+        with self._lock:
+            self._tokens.append(_Token(frozenset(scopes), value, valid_until))
+        return value

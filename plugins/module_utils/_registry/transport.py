@@ -27,7 +27,7 @@ from .._errors import (
 )
 from .._image.digest import DIGEST_RE
 from .._image.reference import DOCKER_HUB, normalize_registry
-from .auth import RegistryAuth, basic_authorization
+from .auth import RegistryAuth, basic_authorization, repository_scope
 from .credentials import find_credentials
 from .retry import REQUESTS_IMPORT_ERROR, RETRY_STATUSES, RetryPolicy, describe_transient_error, exception_chain
 
@@ -446,6 +446,10 @@ class RegistryTransport:
     def ping(self):
         """GET /v2/: check the endpoint is a registry and resolve the scheme (once per client)."""
         self._base("connecting to", "registry " + self.registry)
+
+    def expect_repositories(self, repositories, push=False):
+        """Repositories this run will use: Bearer tokens are then asked for several at once."""
+        self._auth.expect([repository_scope(name, push=push) for name in dict.fromkeys(repositories)])
 
     @property
     def credentials(self):

@@ -7,6 +7,7 @@ import pytest
 
 from ansible_collections.airgap.hangar.plugins.module_utils._errors import AuthenticationError
 from ansible_collections.airgap.hangar.plugins.module_utils._registry.auth import (
+    TOKEN_BATCH,
     Challenge,
     RegistryAuth,
     parse_challenges,
@@ -235,3 +236,68 @@ def test_repr_shows_no_secret():
     token = auth.authorization([repository_scope("a")])
     text = repr(auth)
     assert "s3cret" not in text and token.split()[1] not in text and "registry.example.com" in text
+
+
+def asked_scopes(server):
+    return [request[1]["scope"] for request in server.requests]
+
+
+def test_expected_repositories_share_tokens_in_batches():
+    auth, server = bearer_auth()
+    names = ["rel/app-%02d" % n for n in range(20)]
+    auth.expect([repository_scope(name, push=True) for name in names])
+    for name in names:
+        assert auth.authorization([repository_scope(name)]) in ("Bearer T1", "Bearer T2")
+        assert auth.authorization([repository_scope(name, push=True)]) in ("Bearer T1", "Bearer T2")
+    first, second = asked_scopes(server)
+    assert len(first) == TOKEN_BATCH and len(second) == 20 - TOKEN_BATCH
+    assert sorted(first + second) == sorted(repository_scope(name, push=True) for name in names)
+
+
+def test_a_scope_outside_the_expected_ones_is_asked_for_alone():
+    auth, server = bearer_auth()
+    auth.expect([repository_scope("a", push=True), repository_scope("b", push=True)])
+    auth.authorization([repository_scope("elsewhere")])
+    assert asked_scopes(server) == [["repository:elsewhere:pull"]]
+
+
+def test_a_refused_scope_is_then_asked_for_alone():
+    auth, server = bearer_auth()
+    auth.expect([repository_scope(name, push=True) for name in ("a", "b", "c")])
+    auth.authorization([repository_scope("a", push=True)])
+    auth.invalidate([repository_scope("b", push=True)])  # the registry refused the batch token for b
+    auth.authorization([repository_scope("b", push=True)])
+    assert asked_scopes(server)[1] == ["repository:b:pull,push"]
+    assert auth.authorization([repository_scope("c", push=True)]) == "Bearer T3"
+    assert asked_scopes(server)[2] == ["repository:a:pull,push", "repository:c:pull,push"]  # T1 is gone, b not asked
+
+
+def test_a_token_server_refusing_a_batch_gets_each_scope_alone():
+    def refuse_batches(realm, params, credentials):
+        if len(params["scope"]) > 1:
+            raise AuthenticationError("Error authenticating: refused (HTTP 403)", status=403)
+        return server(realm, params, credentials)
+
+    server = FakeTokenServer()
+    auth = RegistryAuth("registry.example.com", lambda: ALICE, refuse_batches, clock=Clock())
+    auth.learn(BEARER)
+    auth.expect([repository_scope(name, push=True) for name in ("a", "b")])
+    assert auth.authorization([repository_scope("a", push=True)]) == "Bearer T1"
+    assert auth.authorization([repository_scope("b", push=True)]) == "Bearer T2"
+    assert asked_scopes(server) == [["repository:a:pull,push"], ["repository:b:pull,push"]]
+
+
+def test_wrong_credentials_fail_a_batch_at_once():
+    calls = []
+
+    def refuse(realm, params, credentials):
+        calls.append(params["scope"])
+        raise AuthenticationError("Error authenticating: the token server refused the credentials (HTTP 401)",
+                                  status=401)
+
+    auth = RegistryAuth("registry.example.com", lambda: ALICE, refuse, clock=Clock())
+    auth.learn(BEARER)
+    auth.expect([repository_scope(name, push=True) for name in ("a", "b")])
+    with pytest.raises(AuthenticationError):
+        auth.authorization([repository_scope("a", push=True)])
+    assert len(calls) == 1
