@@ -92,3 +92,21 @@ def test_a_mirror_into_a_token_registry_asks_one_token_for_many_repositories(
     assert {tuple(scope["actions"]) for _user, scopes in tokens[before:] for scope in scopes} == {("pull", "push")}
     for repo, image in images.items():
         assert client_for(token_registry).get_manifest(repo, "1.0").digest == image.digest
+
+
+def test_a_save_rerun_of_a_single_platform_image_asks_the_source_for_its_manifest_only(
+        registry_factory, client_for, image_factory, unique_repo, tmp_path):
+    source = registry_factory(count_requests=True)
+    repo = unique_repo()
+    image_factory.image(platform="linux/arm/v7").push(client_for(source), repo, "v1")
+    args = {"images": ["%s/%s:v1" % (source.host, repo)], "archive": str(tmp_path / "a.zip"), "arch": [], "os": [],
+            "remove_signatures": True, "tls_verify": False}
+    assert run_module("hangar_save", args)["changed"] is True
+    before = source.log_position()
+
+    rerun = run_module("hangar_save", args)
+
+    assert rerun["changed"] is False, rerun.get("msg")
+    assert [p["platform"] for p in rerun["images"][0]["platforms"]] == ["linux/arm/v7"]
+    assert [(e.method, e.path) for e in source.requests_since(before, "^/v2/%s/" % repo)] == [
+        ("GET", "/v2/%s/manifests/v1" % repo)]

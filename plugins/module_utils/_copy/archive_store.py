@@ -99,6 +99,12 @@ class ArchiveDestination:
                    and all(self.writer.has_blob(d) for d in entry.manifest_digests))
         return plan.top.digest if current else None
 
+    def held_descriptors(self, ref, top):
+        """The descriptor of the single manifest `top` with the platform the archive's entry records."""
+        entry = self._entry_for(ref)
+        image = next((i for i in (entry.images if entry else ()) if i.digest == top.digest), None)
+        return [top.descriptor(platform=image_descriptor(image, None).get("platform") if image else None)]
+
     def has_manifest(self, ref, digest):
         return self.writer.has_blob(digest) and self.writer.index.has_manifest(digest)
 

@@ -7,7 +7,8 @@ A source offers `top_manifest(ref)`, `platform_descriptors(ref, top)`, `get_mani
 `open_blob(ref, digest, size)`. A destination offers `is_current(ref, plan, options)`,
 `has_manifest(ref, digest)`, `has_blob(ref, digest)`, `mount_blob(ref, digest, source, source_ref)`,
 `put_blob(ref, descriptor, reader)`, `put_manifest(ref, manifest)` and `commit(ref, plan, options)`
-(a CommitOutcome, or a `(changed, digest)` pair), and may offer `lock_key(ref)`: images whose
+(a CommitOutcome, or a `(changed, digest)` pair), and may offer `held_descriptors(ref, top)` (the
+platform descriptors of a manifest it holds, read there) and `lock_key(ref)`: images whose
 destinations share a lock key (one tag of one repository of one registry) are copied one at a time,
 so the merges into one tag within a run never race. `is_current` returns the digest the destination
 names when it already holds the image, else None. The registry and the archive implement both sides
@@ -181,7 +182,10 @@ class CopyEngine:
             descriptors = [top.descriptor(platform=conversion.platform.to_dict())]
         else:
             extra_blobs = {}
-            descriptors = source.platform_descriptors(source_ref, top)
+            descriptors = None if self._platform_can_wait(top) else source.platform_descriptors(source_ref, top)
+        platform_pending = descriptors is None  # then resolved once the destination was compared
+        if platform_pending:
+            descriptors = [top.descriptor()]
         if not top.is_index:
             manifests[top.digest] = top
         selected, pinned, dropped = choose_platforms(source_ref, top, descriptors, options)
@@ -195,22 +199,28 @@ class CopyEngine:
                                    % (source_ref, options.platforms.describe()))
             return
         plan = TopPlan(top, selected, {d["digest"] for d in selected} == named_digests(top), pinned=pinned)
-        result.platforms = [{"platform": str(Platform.from_dict(d.get("platform"))), "digest": d["digest"],
-                             "status": UNCHANGED} for d in selected]
+        set_platforms(result, selected)
         lock_key = (destination.lock_key(dest_ref) if hasattr(destination, "lock_key")
                     else (id(destination), str(dest_ref)))
         self._tag_gate.acquire(lock_key)
         try:
             self._to_destination(source, source_ref, destination, dest_ref, result, deadline, plan, manifests,
-                                 extra_blobs)
+                                 extra_blobs, platform_pending)
         finally:
             self._tag_gate.release(lock_key)
 
     def _to_destination(self, source, source_ref, destination, dest_ref, result, deadline, plan, manifests,
-                        extra_blobs):
+                        extra_blobs, platform_pending):
         options = self.options
         deadline.check("checking %s" % dest_ref)
         current = destination.is_current(dest_ref, plan, options)
+        if platform_pending:
+            if current and hasattr(destination, "held_descriptors"):
+                selected = destination.held_descriptors(dest_ref, plan.top)
+            else:
+                selected = source.platform_descriptors(source_ref, plan.top)
+            set_platforms(result, selected)
+            plan = TopPlan(plan.top, selected, plan.whole, pinned=plan.pinned)
         if current:
             result.digest = current if isinstance(current, str) else plan.top.digest
             result.before = result.after = DestinationState.of(result.digest, plan.selected)
@@ -238,6 +248,14 @@ class CopyEngine:
                                       "" if outcome.concurrent_changes == 1 else "s"))
         if outcome.changed:
             result.mark_changed()
+
+    def _platform_can_wait(self, top):
+        """A single manifest's platform is in its config, which the filter does not need when it allows
+        every platform: it is read after the destination was compared, at the destination when that
+        holds this very manifest, so a rerun asks the source for the manifest only."""
+        options = self.options
+        return not top.is_index and not top.is_schema1 and options.platforms.allows_everything \
+            and not options.platform_tags
 
     def _copy_blobs(self, source, source_ref, destination, dest_ref, manifest, extra_blobs, result, deadline):
         descriptors = blob_descriptors(manifest)
@@ -312,6 +330,11 @@ class CopyEngine:
                     self.retries += 1
             deadline.check(doing)
             self.blob_retry.sleep(wait)
+
+
+def set_platforms(result, descriptors):
+    result.platforms = [{"platform": str(Platform.from_dict(d.get("platform"))), "digest": d["digest"],
+                         "status": UNCHANGED} for d in descriptors]
 
 
 def fail_result(result, exc, doing):

@@ -94,14 +94,16 @@ class RegistryStore:
             result.append(descriptor)
         return result
 
-    def _config_platform(self, ref, manifest):
-        """The platform an image's config declares; None for artifacts (Helm charts, signatures)."""
+    def _config_platform(self, ref, manifest, keep=True):
+        """The platform an image's config declares; None for artifacts (Helm charts, signatures).
+        With keep, the config is kept for the one open_blob that copies it."""
         config = manifest.config
         if config.get("mediaType") not in IMAGE_CONFIG_TYPES or not config.get("digest"):
             return None
         data = self.client.get_blob(ref.repository, config["digest"])
-        with self._lock:
-            self._configs[(ref.repository, config["digest"])] = data
+        if keep:
+            with self._lock:
+                self._configs[(ref.repository, config["digest"])] = data
         try:
             doc = json.loads(data)
         except ValueError:
@@ -111,6 +113,10 @@ class RegistryStore:
         return Platform.from_config(doc).to_dict()
 
     # ---- destination side --------------------------------------------------------------------
+
+    def held_descriptors(self, ref, top):
+        """The descriptor of the single manifest `top` this registry holds, its platform read here."""
+        return [top.descriptor(platform=self._config_platform(ref, top, keep=False))]
 
     def lock_key(self, ref):
         return ("registry", self.registry, ref.repository, ref.tag or ref.digest)
@@ -291,7 +297,7 @@ class RegistryStore:
     def _as_descriptors(self, ref, manifest):
         if manifest.is_index:
             return manifest.children
-        platform = None if manifest.is_schema1 else self._config_platform(ref, manifest)
+        platform = None if manifest.is_schema1 else self._config_platform(ref, manifest, keep=False)
         return [manifest.descriptor(platform=platform)]
 
     def _push_platform_tags(self, ref, plan, options):
