@@ -169,7 +169,6 @@ class CopyEngine:
         return result
 
     def _copy(self, source, source_ref, destination, dest_ref, result, deadline):
-        options = self.options
         top = source.top_manifest(source_ref)
         manifests = {}
         if top.is_schema1:
@@ -183,23 +182,12 @@ class CopyEngine:
         else:
             extra_blobs = {}
             descriptors = None if self._platform_can_wait(top) else source.platform_descriptors(source_ref, top)
-        platform_pending = descriptors is None  # then resolved once the destination was compared
-        if platform_pending:
-            descriptors = [top.descriptor()]
         if not top.is_index:
             manifests[top.digest] = top
-        selected, pinned, dropped = choose_platforms(source_ref, top, descriptors, options)
-        if dropped:
-            result.warnings.append("%s is pinned by digest: copied whole, with %s, which %s would have left out"
-                                   % (source_ref, ", ".join(platform_text(d) for d in dropped),
-                                      options.platforms.describe()))
-        if not selected:
-            result.status = SKIPPED
-            result.warnings.append("%s has no platform allowed by %s; skipped"
-                                   % (source_ref, options.platforms.describe()))
+        platform_pending = descriptors is None  # then read once the destination was compared
+        plan = self._plan(source_ref, top, descriptors or [top.descriptor()], result)
+        if plan is None:
             return
-        plan = TopPlan(top, selected, {d["digest"] for d in selected} == named_digests(top), pinned=pinned)
-        set_platforms(result, selected)
         lock_key = (destination.lock_key(dest_ref) if hasattr(destination, "lock_key")
                     else (id(destination), str(dest_ref)))
         self._tag_gate.acquire(lock_key)
@@ -216,11 +204,12 @@ class CopyEngine:
         current = destination.is_current(dest_ref, plan, options)
         if platform_pending:
             if current and hasattr(destination, "held_descriptors"):
-                selected = destination.held_descriptors(dest_ref, plan.top)
+                descriptors = destination.held_descriptors(dest_ref, plan.top)
             else:
-                selected = source.platform_descriptors(source_ref, plan.top)
-            set_platforms(result, selected)
-            plan = TopPlan(plan.top, selected, plan.whole, pinned=plan.pinned)
+                descriptors = source.platform_descriptors(source_ref, plan.top)
+            plan = self._plan(source_ref, plan.top, descriptors, result)
+            if plan is None:
+                return
         if current:
             result.digest = current if isinstance(current, str) else plan.top.digest
             result.before = result.after = DestinationState.of(result.digest, plan.selected)
@@ -249,13 +238,29 @@ class CopyEngine:
         if outcome.changed:
             result.mark_changed()
 
-    def _platform_can_wait(self, top):
-        """A single manifest's platform is in its config, which the filter does not need when it allows
-        every platform: it is read after the destination was compared, at the destination when that
-        holds this very manifest, so a rerun asks the source for the manifest only."""
+    def _plan(self, source_ref, top, descriptors, result):
+        """The TopPlan for the platforms the filter keeps; None, with the result skipped, for none."""
         options = self.options
-        return not top.is_index and not top.is_schema1 and options.platforms.allows_everything \
-            and not options.platform_tags
+        selected, pinned, dropped = choose_platforms(source_ref, top, descriptors, options)
+        if dropped:
+            result.warnings.append("%s is pinned by digest: copied whole, with %s, which %s would have left out"
+                                   % (source_ref, ", ".join(platform_text(d) for d in dropped),
+                                      options.platforms.describe()))
+        if not selected:
+            result.status = SKIPPED
+            result.platforms = []
+            result.warnings.append("%s has no platform allowed by %s; skipped"
+                                   % (source_ref, options.platforms.describe()))
+            return None
+        set_platforms(result, selected)
+        return TopPlan(top, selected, {d["digest"] for d in selected} == named_digests(top), pinned=pinned)
+
+    def _platform_can_wait(self, top):
+        """A single manifest's platform is in its config: it is read after the destination was compared,
+        at the destination when that holds this very manifest (same digest, same config), so a rerun
+        asks the source for the manifest only. Platform tags are named after the platform, so their
+        check needs it first."""
+        return not top.is_index and not top.is_schema1 and not self.options.platform_tags
 
     def _copy_blobs(self, source, source_ref, destination, dest_ref, manifest, extra_blobs, result, deadline):
         descriptors = blob_descriptors(manifest)
