@@ -166,6 +166,16 @@ class RegistryStore:
     def put_manifest(self, ref, manifest):
         self.client.put_manifest(ref.repository, manifest.digest, manifest.data, manifest.media_type)
 
+    def forget_blobs(self, ref, digests):
+        """Drop what this run believes about these blobs in ref's repository, so that has_blob looks
+        again (a HEAD) and mount_blob does not offer that repository: the registry refused a manifest
+        naming them (see CopyEngine._until_references_known)."""
+        with self._lock:
+            for digest in digests:
+                self._known_blobs.pop((ref.repository, digest), None)
+                if self._known_blobs.get(digest) == ref.repository:
+                    del self._known_blobs[digest]
+
     def _remember(self, repository, digest):
         with self._lock:
             self._known_blobs[(repository, digest)] = True
