@@ -37,12 +37,14 @@ class RegistryError(HangarError):
     """An answer or a failure of a registry.
 
     status is the HTTP status (None for connection-level failures), code the registry's error code
-    (MANIFEST_UNKNOWN, UNAUTHORIZED, ...) when it sent one, registry the host it came from.
+    (MANIFEST_UNKNOWN, UNAUTHORIZED, ...) when it sent one, codes every code it sent (a refused
+    manifest may carry several: DIGEST_INVALID, then MANIFEST_BLOB_UNKNOWN), registry the host it came from.
     """
 
-    def __init__(self, message, status=None, code=None, registry=None):
+    def __init__(self, message, status=None, code=None, registry=None, codes=None):
         self.status = status
         self.code = code
+        self.codes = tuple(codes) if codes else ((code,) if code else ())
         self.registry = registry
         super().__init__(message)
 

@@ -47,6 +47,17 @@ from .model import (
 # opening the upload session) comes from a request the client has retried already.
 BLOB_TRANSFER_RETRY = RetryPolicy()
 
+# A manifest PUT the registry refuses because it cannot find something the manifest names (a blob, or
+# a manifest an index lists: MANIFEST_BLOB_UNKNOWN, BLOB_UNKNOWN) is sent again, a bounded number of
+# times, after a fresh look at the destination and sending what it lacks. Two runs copying one image
+# into one repository at once meet it on Distribution 2.8's filesystem storage though nothing is
+# missing: each commit or mount of a blob, and each PUT of a manifest, rewrites the repository's link
+# file for that digest in place (truncated, then written), and a manifest PUT of the other run checking
+# that digest in that instant reads an empty link (DIGEST_INVALID, then MANIFEST_BLOB_UNKNOWN).
+MANIFEST_PUT_ATTEMPTS = 4
+MANIFEST_PUT_PAUSE = 0.1
+UNKNOWN_REFERENCE_CODES = frozenset(("MANIFEST_BLOB_UNKNOWN", "BLOB_UNKNOWN"))
+
 
 def select_platforms(descriptors, platforms, provenance):
     """The platform descriptors that pass the allow-lists, with the attestations of those platforms
@@ -101,6 +112,11 @@ class BlobGate:
             event = self._busy.pop(key, None)
         if event is not None:
             event.set()
+
+
+def names_unknown_reference(exc):
+    """A refused manifest PUT whose registry said something the manifest names is unknown to it."""
+    return isinstance(exc, RegistryError) and not UNKNOWN_REFERENCE_CODES.isdisjoint(exc.codes)
 
 
 def is_interrupted_transfer(exc, policy=BLOB_TRANSFER_RETRY):
@@ -214,18 +230,12 @@ class CopyEngine:
             result.digest = current if isinstance(current, str) else plan.top.digest
             result.before = result.after = DestinationState.of(result.digest, plan.selected)
             return
-        for descriptor, platform_result in zip(plan.selected, result.platforms):
-            deadline.check("copying %s" % source_ref)
-            if destination.has_manifest(dest_ref, descriptor["digest"]):
-                continue
-            manifest = manifests.get(descriptor["digest"]) or source.get_manifest(source_ref, descriptor["digest"])
-            self._copy_blobs(source, source_ref, destination, dest_ref, manifest, extra_blobs, result, deadline)
-            if not options.check_mode:
-                destination.put_manifest(dest_ref, manifest)
-            result.manifests_pushed += 1
-            platform_result["status"] = COPIED
-            result.mark_changed()
-        outcome = destination.commit(dest_ref, plan, options)
+        self._push_platform_manifests(source, source_ref, destination, dest_ref, result, deadline, plan, manifests,
+                                      extra_blobs)
+        outcome = self._until_references_known(
+            "pushing %s" % dest_ref, deadline, lambda: destination.commit(dest_ref, plan, options),
+            lambda: self._push_platform_manifests_again(source, source_ref, destination, dest_ref, result, deadline,
+                                                        plan, manifests, extra_blobs))
         if not isinstance(outcome, CommitOutcome):
             outcome = CommitOutcome(*outcome)
         result.digest = outcome.digest
@@ -261,6 +271,64 @@ class CopyEngine:
         asks the source for the manifest only. Platform tags are named after the platform, so their
         check needs it first."""
         return not top.is_index and not top.is_schema1 and not self.options.platform_tags
+
+    def _push_platform_manifests(self, source, source_ref, destination, dest_ref, result, deadline, plan, manifests,
+                                 extra_blobs):
+        """Every selected platform manifest the destination lacks, after its blobs."""
+        for descriptor, platform_result in zip(plan.selected, result.platforms):
+            deadline.check("copying %s" % source_ref)
+            if destination.has_manifest(dest_ref, descriptor["digest"]):
+                continue
+            manifest = manifests.get(descriptor["digest"]) or source.get_manifest(source_ref, descriptor["digest"])
+            self._copy_blobs(source, source_ref, destination, dest_ref, manifest, extra_blobs, result, deadline)
+            if not self.options.check_mode:
+                self._until_references_known(
+                    "pushing manifest %s to %s" % (manifest.digest, dest_ref), deadline,
+                    lambda manifest=manifest: destination.put_manifest(dest_ref, manifest),
+                    lambda manifest=manifest: self._send_blobs_again(source, source_ref, destination, dest_ref,
+                                                                     manifest, extra_blobs, result, deadline))
+            result.manifests_pushed += 1
+            platform_result["status"] = COPIED
+            result.mark_changed()
+
+    def _push_platform_manifests_again(self, source, source_ref, destination, dest_ref, result, deadline, plan,
+                                       manifests, extra_blobs):
+        """_push_platform_manifests on a fresh look at the destination, not on what this run believes."""
+        forget = getattr(destination, "forget_blobs", None)
+        if forget is not None:
+            forget(dest_ref, [d["digest"] for d in plan.selected])
+        self._push_platform_manifests(source, source_ref, destination, dest_ref, result, deadline, plan, manifests,
+                                      extra_blobs)
+
+    def _until_references_known(self, doing, deadline, push, repair):
+        """push(), and when the registry refuses it as naming something unknown (see MANIFEST_PUT_ATTEMPTS),
+        repair() (look again, send what is missing) and push() again; bounded, each retry logged and counted."""
+        for attempt in range(1, MANIFEST_PUT_ATTEMPTS + 1):
+            try:
+                return push()
+            except RegistryError as exc:
+                if attempt == MANIFEST_PUT_ATTEMPTS or not names_unknown_reference(exc):
+                    raise
+                self.log("Retrying %s after: %s (attempt %d of %d failed; the destination is looked at again and "
+                         "sent what it lacks)" % (doing, exc, attempt, MANIFEST_PUT_ATTEMPTS))
+                with self._retries_lock:
+                    self.retries += 1
+            deadline.check(doing)
+            time.sleep(MANIFEST_PUT_PAUSE * attempt)
+            repair()
+        return None  # not reached: the last attempt returns or raises
+
+    def _send_blobs_again(self, source, source_ref, destination, dest_ref, manifest, extra_blobs, result, deadline):
+        """The blobs of `manifest` the destination lacks on a fresh look (not what this run believes
+        it holds), sent or mounted; counted in `result` as copied or mounted only."""
+        forget = getattr(destination, "forget_blobs", None)
+        if forget is not None:
+            forget(dest_ref, [d["digest"] for d in blob_descriptors(manifest)])
+        again = ImageResult(result.source_ref, result.destination)
+        self._copy_blobs(source, source_ref, destination, dest_ref, manifest, extra_blobs, again, deadline)
+        result.blobs_copied += again.blobs_copied
+        result.bytes_copied += again.bytes_copied
+        result.blobs_mounted += again.blobs_mounted
 
     def _copy_blobs(self, source, source_ref, destination, dest_ref, manifest, extra_blobs, result, deadline):
         descriptors = blob_descriptors(manifest)

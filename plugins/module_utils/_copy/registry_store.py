@@ -200,6 +200,19 @@ class RegistryStore:
         with self._lock:
             self._pushed_manifests.add((ref.repository, manifest.digest))
 
+    def forget_blobs(self, ref, digests):
+        """Drop what this run believes about these blobs in ref's repository, so that has_blob looks
+        again (a HEAD) and mount_blob does not offer that repository: the registry refused a manifest
+        naming them (see CopyEngine._until_references_known). Manifests pushed are forgotten alike,
+        and the repository is no longer taken for new."""
+        with self._lock:
+            self._new_repositories[ref.repository] = False
+            for digest in digests:
+                self._pushed_manifests.discard((ref.repository, digest))
+                self._known_blobs.pop((ref.repository, digest), None)
+                if self._known_blobs.get(digest) == ref.repository:
+                    del self._known_blobs[digest]
+
     def _remember(self, repository, digest):
         with self._lock:
             self._known_blobs[(repository, digest)] = True

@@ -425,7 +425,7 @@ class RegistryTransport:
         else:
             error_class = RegistryError
         return error_class(prefix + cause, status=status, code=errors[0][0] if errors else None,
-                           registry=self.registry)
+                           registry=self.registry, codes=[error[0] for error in errors])
 
     def _expect(self, response, statuses, doing, on_what):
         if response.status_code not in statuses:
