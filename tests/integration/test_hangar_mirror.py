@@ -384,7 +384,9 @@ def test_timeout_fails_an_image_that_takes_longer(registry_factory, client_for, 
         assert timed_out["failed"] is True
         error = timed_out["images"][0]["error"]
         assert timed_out["images"][0]["status"] == "failed"
-        assert error.startswith("Error copying blob ") and error.endswith(": timed out after 1s (timeout)"), error
+        # mostly while a blob is copied; on a loaded machine the deadline may pass between two requests
+        assert re.match(r"Error (copying blob |sending (GET|HEAD|POST|PUT) /v2/)", error), error
+        assert error.endswith(": timed out after 1s (timeout)"), error
         assert destination.requests_since(0, r"/manifests/", ("PUT",)) == []
 
         completed = run_module("hangar_mirror", args)

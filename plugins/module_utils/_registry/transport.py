@@ -75,12 +75,13 @@ def current_deadline():
     return getattr(_deadlines, "current", None)
 
 
-def bounded_timeout(timeout):
-    """`timeout` (seconds or (connect, read)) cut to the time left of this thread's deadline."""
+def bounded_timeout(timeout, doing="sending a request"):
+    """`timeout` (seconds or (connect, read)) cut to the time left of this thread's deadline; `doing`
+    names the request in the error when no time is left."""
     deadline = current_deadline()
     if deadline is None:
         return timeout
-    deadline.check("sending a request")
+    deadline.check(doing)
     left = max(0.5, deadline.remaining())
     if isinstance(timeout, tuple):
         return tuple(min(part, left) if part else left for part in timeout)
@@ -323,9 +324,9 @@ class RegistryTransport:
         """One HTTP exchange; GET and HEAD redirects are followed here so that the Authorization
         header never goes to another host (a blob GET may be sent to a storage backend)."""
         for _unused in range(MAX_REDIRECTS + 1):
+            bounded = bounded_timeout(timeout or self._timeout, "sending %s %s" % (method, urlsplit(url).path))
             response = self._session.request(method, url, headers=headers, data=data, stream=True, params=params,
-                                             timeout=bounded_timeout(timeout or self._timeout), verify=self._verify,
-                                             allow_redirects=False)
+                                             timeout=bounded, verify=self._verify, allow_redirects=False)
             self.stats.add("requests")
             location = response.headers.get("Location")
             if method not in ("GET", "HEAD") or response.status_code not in REDIRECT_STATUSES or not location:
