@@ -275,6 +275,7 @@ class LoadManager:
                 return engine.copy_image(source, result.source_ref, destination, result.dest_ref, result)
 
             run_parallel(self.results, load, self.jobs)
+            engine.settle()
             retries = client.stats.retries + engine.retries
         result = run_result(self.results, started, retries, "Loaded", "into %s" % params["registry"],
                             self.module.check_mode, params["failed_file"], diff=self.module._diff)

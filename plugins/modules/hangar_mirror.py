@@ -268,6 +268,7 @@ class MirrorManager:
                                          destinations.store(result.dest_ref.registry), result.dest_ref, result)
 
             run_parallel(self.results, mirror, self.jobs)
+            engine.settle()
             retries = sources.retries() + destinations.retries() + engine.retries
         registries = ", ".join(sorted({r.dest_ref.registry for r in self.results})) or "no registry"
         result = run_result(self.results, started, retries, "Mirrored", "to %s" % registries,

@@ -158,10 +158,44 @@ class CopyEngine:
         self._retries_lock = threading.Lock()
         self._gate = BlobGate()
         self._tag_gate = BlobGate()  # one holder per destination tag: merges into one tag take turns
+        self._pending = []  # (PendingConfirmation, (source, source_ref, destination, dest_ref, result))
+        self._pending_lock = threading.Lock()
         self._blob_pool = ThreadPoolExecutor(max_workers=max(1, options.blob_jobs), thread_name_prefix="hangar-blob")
 
     def close(self):
+        self.settle()
         self._blob_pool.shutdown(wait=True)
+
+    def settle(self):
+        """Take every second look still pending (model.PendingConfirmation), on the blob workers; the
+        results of the images concerned are final afterwards. Modules call it before they report."""
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+        for future in [self._blob_pool.submit(self._confirm, confirmation, image) for confirmation, image in pending]:
+            future.result()
+
+    def _settle_due(self):
+        """The second looks whose time has come, taken by an image thread between two images."""
+        now = time.monotonic()
+        with self._pending_lock:
+            due = [item for item in self._pending if item[0].due <= now]
+            self._pending = [item for item in self._pending if item[0].due > now]
+        for confirmation, image in due:
+            self._confirm(confirmation, image)
+
+    def _confirm(self, confirmation, image):
+        source, source_ref, destination, dest_ref, result = image
+        try:
+            with deadline_scope(Deadline(self.options.timeout)):
+                outcome = confirmation.check()
+                if outcome is None:
+                    return
+                signed = result.digest
+                apply_outcome(result, dest_ref, outcome)
+                if self.after_copy is not None and result.digest != signed:
+                    self.after_copy(source, source_ref, destination, dest_ref, result)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            fail_result(result, exc, "merging into %s" % dest_ref)
 
     def __enter__(self):
         return self
@@ -182,6 +216,7 @@ class CopyEngine:
         except Exception as exc:  # pylint: disable=broad-exception-caught
             fail_result(result, exc, "copying %s" % source_ref)
         result.seconds = time.monotonic() - started
+        self._settle_due()
         return result
 
     def _copy(self, source, source_ref, destination, dest_ref, result, deadline):
@@ -238,15 +273,10 @@ class CopyEngine:
                                                         plan, manifests, extra_blobs))
         if not isinstance(outcome, CommitOutcome):
             outcome = CommitOutcome(*outcome)
-        result.digest = outcome.digest
-        result.before, result.after = outcome.before, outcome.after
-        if outcome.concurrent_changes:
-            result.concurrent_changes = outcome.concurrent_changes
-            result.warnings.append("%s was changed by another run meanwhile: merged with that change (%d time%s)"
-                                   % (dest_ref, outcome.concurrent_changes,
-                                      "" if outcome.concurrent_changes == 1 else "s"))
-        if outcome.changed:
-            result.mark_changed()
+        apply_outcome(result, dest_ref, outcome)
+        if outcome.confirm is not None:
+            with self._pending_lock:
+                self._pending.append((outcome.confirm, (source, source_ref, destination, dest_ref, result)))
 
     def _plan(self, source_ref, top, descriptors, result):
         """The TopPlan for the platforms the filter keeps; None, with the result skipped, for none."""
@@ -403,6 +433,20 @@ class CopyEngine:
                     self.retries += 1
             deadline.check(doing)
             self.blob_retry.sleep(wait)
+
+
+def apply_outcome(result, dest_ref, outcome):
+    """A destination's CommitOutcome into the image's result (again, when a second look replaced it)."""
+    result.digest = outcome.digest
+    result.before, result.after = outcome.before, outcome.after
+    if outcome.concurrent_changes:
+        prefix = "%s was changed by another run meanwhile" % dest_ref
+        result.concurrent_changes = outcome.concurrent_changes
+        result.warnings = [w for w in result.warnings if not w.startswith(prefix)]
+        result.warnings.append("%s: merged with that change (%d time%s)" % (
+            prefix, outcome.concurrent_changes, "" if outcome.concurrent_changes == 1 else "s"))
+    if outcome.changed:
+        result.mark_changed()
 
 
 def set_platforms(result, descriptors):

@@ -142,12 +142,24 @@ def platform_text(descriptor):
 @dataclass
 class CommitOutcome:
     """What a destination's commit did: whether it changed anything, the digest now named, the
-    state before and after, and how many times a concurrent change of the tag had to be merged."""
+    state before and after, and how many times a concurrent change of the tag had to be merged.
+
+    `confirm`, when set, is the PendingConfirmation a merge still needs (see registry_store.py)."""
     changed: bool
     digest: str | None
     before: DestinationState | None = None
     after: DestinationState | None = None
     concurrent_changes: int = 0
+    confirm: object = None
+
+
+@dataclass
+class PendingConfirmation:
+    """The second look a merge pushed into a tag still needs, not before `due` (time.monotonic()):
+    check() returns None when the tag kept what was pushed, or the CommitOutcome that replaces the
+    commit's. The engine takes it once other work is done, so that no image waits for it."""
+    due: float
+    check: object
 
 
 def result_head(result):

@@ -12,7 +12,9 @@ A registry has no compare-and-swap for tags, so a merge is checked after the pus
 again, and when another run changed it meanwhile (its push landed between our read and our push, or
 right after), the merge is redone on what the tag holds now and pushed again, a bounded number of
 times. A merge that pushed is confirmed twice, the second time after a pause as long as twice its own
-read-push-read took, which is what another run's stale read-modify-push needs to land.
+read-push-read took, which is what another run's stale read-modify-push needs to land. That second
+look is left to the engine (CommitOutcome.confirm), which takes it once its other work is done, so
+no image waits out the pause.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from .._image.index_merge import build_index, merge_descriptors, same_descriptor
 from .._image.manifest import Manifest
 from .._image.media_types import DOCKER_CONFIG, OCI_CONFIG, OCI_INDEX
 from .._image.platform import Platform, is_attestation
-from .model import CommitOutcome, DestinationState
+from .model import CommitOutcome, DestinationState, PendingConfirmation
 
 IMAGE_CONFIG_TYPES = (DOCKER_CONFIG, OCI_CONFIG)
 SETTLE_MIN_SECONDS = 0.05
@@ -57,6 +59,7 @@ class RegistryStore:
         # blobs and manifests need no HEAD
         self._new_repositories = {}
         self._pushed_manifests = set()  # (repository, digest)
+        self._tag_pushes = {}  # (repository, tag) -> digest this run pushed there last
         self._lock = threading.Lock()
 
     @property
@@ -230,16 +233,44 @@ class RegistryStore:
         else:
             wanted = self._wanted_top(ref, plan, existing)
         changed = existing is None or existing.digest != wanted.digest
-        concurrent = 0
+        concurrent, confirm = 0, None
         if changed and not options.check_mode:
             if replace:
                 self.client.put_manifest(ref.repository, ref.tag, wanted.data, wanted.media_type)
             else:
-                wanted, concurrent = self._push_merged(ref, plan, wanted, options)
-        after = self._state(ref, wanted, plan.selected if wanted is plan.top else None)
+                wanted, concurrent, confirm = self._push_merged(ref, plan, wanted, options)
         if options.platform_tags:
             changed = self._push_platform_tags(ref, plan, options) or changed
-        return CommitOutcome(changed, wanted.digest, before, after, concurrent)
+        outcome = CommitOutcome(changed, wanted.digest, before, self._state(ref, wanted, plan), concurrent)
+        if confirm is not None:
+            wanted, attempt, due = confirm
+            outcome.confirm = PendingConfirmation(
+                due, lambda: self._confirmed(ref, plan, options, outcome, wanted, attempt, due))
+        return outcome
+
+    def _confirmed(self, ref, plan, options, outcome, wanted, attempt, due):
+        """The second look at a merge pushed (see the module docstring): None when the tag kept it, else
+        the outcome of merging again with what another run pushed meanwhile."""
+        time.sleep(max(0.0, due - time.monotonic()))
+        current = self._existing(ref)
+        if current is not None and current.digest == wanted.digest:
+            return None
+        ours = {d["digest"] for d in plan.selected}
+        kept = current is not None and ours <= {d["digest"] for d in self._as_descriptors(ref, current)}
+        with self._lock:
+            own = current is not None and self._tag_pushes.get((ref.repository, ref.tag)) == current.digest
+        if kept and own:
+            return None  # a later merge of this run into the same tag, which kept ours
+        concurrent = outcome.concurrent_changes + 1
+        if kept:
+            wanted = current  # another run merged ours into its push: nothing to redo
+        elif attempt < options.merge_attempts:
+            wanted, more, _later = self._push_merged(ref, plan, self._wanted_top(ref, plan, current), options,
+                                                     first_attempt=attempt + 1, settle_now=True)
+            concurrent += more
+        else:
+            raise self._merge_refused(ref, concurrent)
+        return CommitOutcome(True, wanted.digest, outcome.before, self._state(ref, wanted, plan), concurrent)
 
     def _commit_digest(self, ref, plan, options):
         wanted = plan.top if plan.whole else _built_index(plan.selected)
@@ -249,33 +280,45 @@ class RegistryStore:
         after = DestinationState.of(wanted.digest, plan.selected)
         return CommitOutcome(not present, wanted.digest, after if present else DestinationState(), after)
 
-    def _push_merged(self, ref, plan, wanted, options):
+    def _push_merged(self, ref, plan, wanted, options, first_attempt=1, settle_now=False):
         """Push a merged index and make sure the tag keeps our platforms (see the module docstring).
-        Returns (the manifest the tag holds at the end, how many concurrent changes were merged)."""
+        Returns (the manifest the tag holds, how many concurrent changes were merged, and unless
+        settle_now the (wanted, attempt, due time) of the second look still to take, else None)."""
         ours = {d["digest"] for d in plan.selected}
         concurrent = 0
-        for attempt in range(1, max(1, options.merge_attempts) + 1):
+        for attempt in range(first_attempt, max(1, options.merge_attempts) + 1):
             started = time.monotonic()
             self.client.put_manifest(ref.repository, ref.tag, wanted.data, wanted.media_type)
+            with self._lock:
+                self._tag_pushes[(ref.repository, ref.tag)] = wanted.digest
             current = self._existing(ref)
             if current is not None and current.digest == wanted.digest:
-                time.sleep(min(SETTLE_MAX_SECONDS, max(SETTLE_MIN_SECONDS, 2 * (time.monotonic() - started))))
+                pause = min(SETTLE_MAX_SECONDS, max(SETTLE_MIN_SECONDS, 2 * (time.monotonic() - started)))
+                if not settle_now:
+                    return wanted, concurrent, (wanted, attempt, time.monotonic() + pause)
+                time.sleep(pause)
                 current = self._existing(ref)
             if current is not None and current.digest == wanted.digest:
-                return wanted, concurrent
+                return wanted, concurrent, None
             concurrent += 1
             if current is not None and ours <= {d["digest"] for d in self._as_descriptors(ref, current)}:
-                return current, concurrent  # another run merged ours into its push: nothing to redo
+                return current, concurrent, None  # another run merged ours into its push: nothing to redo
             if attempt < options.merge_attempts:
                 wanted = self._wanted_top(ref, plan, current)
-        raise RegistryError("Error merging into %s/%s:%s: another run changed the tag each time, %d times; "
-                            "run again when the other runs are done"
-                            % (self.registry, ref.repository, ref.tag, concurrent), registry=self.registry)
+        raise self._merge_refused(ref, concurrent)
 
-    def _state(self, ref, manifest, descriptors=None):
+    def _merge_refused(self, ref, concurrent):
+        return RegistryError("Error merging into %s/%s:%s: another run changed the tag each time, %d times; "
+                             "run again when the other runs are done"
+                             % (self.registry, ref.repository, ref.tag, concurrent), registry=self.registry)
+
+    def _state(self, ref, manifest, plan=None):
+        """The DestinationState of `manifest` at ref: the plan's platforms when it is the plan's top."""
         if manifest is None:
             return DestinationState()
-        return DestinationState.of(manifest.digest, descriptors or self._as_descriptors(ref, manifest))
+        if plan is not None and manifest is plan.top:
+            return DestinationState.of(manifest.digest, plan.selected)
+        return DestinationState.of(manifest.digest, self._as_descriptors(ref, manifest))
 
     def current_descriptors(self, ref):
         """The platform descriptors the tag (or digest) stands for now; None when it does not exist."""
