@@ -213,6 +213,7 @@ class _ChunkedUpload:
     of each Location and cancels the upload (404 BLOB_UPLOAD_INVALID) when the stored size differs
     from it: against it only a request that broke before any body byte arrived is resumed; the
     rest falls back to the whole retry at the cost of one status GET.
+    A resumed session that the registry then refuses (any failed answer) is given up the same way.
     Resumes are bounded by MAX_RESUMES per session and spaced by the retry policy's delays; each
     counts in the client's stats as `upload_resumes` and as a retry.
     """
@@ -235,7 +236,7 @@ class _ChunkedUpload:
 
     def run(self, digest):
         """Send everything and complete; returns the final response (the PUT's, or a failed PATCH's)."""
-        client, offset, resumes = self._client, 0, 0
+        client, offset, resumes, cause = self._client, 0, 0, None
         while True:
             try:
                 while offset < self._size:
@@ -245,18 +246,19 @@ class _ChunkedUpload:
                         "Content-Range": "%d-%d" % (offset, end - 1),
                     }, data=_ChunkBody(self, offset, end))
                     if response.status_code != 202:
-                        return response
+                        return self._refused(response, cause)
                     # Each answer carries a new _state: only the latest Location is valid.
                     self.location = client._location(response, self._doing, self._on_what)
                     response.close()
                     offset = self._kept_start = end
                     del self._kept[:]
-                return client._send("PUT", _with_digest(self.location, digest), self._scopes, retry=False,
-                                    headers={"Content-Type": "application/octet-stream"})
+                response = client._send("PUT", _with_digest(self.location, digest), self._scopes, retry=False,
+                                        headers={"Content-Type": "application/octet-stream"})
+                return response if response.status_code in (201, 204) else self._refused(response, cause)
             except requests.exceptions.RequestException as exc:
                 if resumes >= self.MAX_RESUMES or not is_transient_error(exc):
                     raise
-                resumes += 1
+                resumes, cause = resumes + 1, exc
                 client._retry.sleep(client._retry.delay(resumes))
                 resumed = self._registry_offset(exc)
                 if resumed is None:
@@ -268,6 +270,19 @@ class _ChunkedUpload:
                     client._log("Resuming %s %s at byte %d after: %s (resume %d of %d)" % (
                         self._doing, self._on_what, offset, describe_transient_error(exc), resumes,
                         self.MAX_RESUMES))
+
+    def _refused(self, response, cause):
+        """A failed answer: returned as it is, unless this session was resumed; then the resumed
+        session is given up and the error that broke it raised, for the whole upload retry (the
+        registry may have kept more than it reported, as Distribution may while a cut request is
+        still being written; its digest check at the PUT keeps a wrong assembly from committing)."""
+        if cause is None:
+            return response
+        codes = error_codes(response)
+        response.close()
+        self._cannot_resume(cause, "the registry refused the resumed upload with HTTP %d%s" % (
+            response.status_code, " %s" % ", ".join(codes) if codes else ""))
+        raise cause
 
     def _registry_offset(self, cause):
         """(offset, location) to go on from, from the upload status; None when it cannot be used."""
@@ -286,9 +301,12 @@ class _ChunkedUpload:
         if offset is None or not location:
             return self._cannot_resume(cause, "the upload status gave no usable Range and Location (Range: %s)"
                                        % response.headers.get("Range"))
-        if not self._kept_start <= offset <= self._sent_to:
-            return self._cannot_resume(cause, "the registry reports byte %d, outside the %d-%d kept and sent" % (
-                offset, self._kept_start, self._sent_to))
+        if offset > self._sent_to:
+            return self._cannot_resume(cause, "the registry reports %d bytes, more than the %d sent" % (
+                offset, self._sent_to))
+        if offset < self._kept_start:
+            return self._cannot_resume(cause, "the registry reports %d bytes, fewer than the %d it had accepted" % (
+                offset, self._kept_start))
         return offset, urljoin(response.url, location)
 
     def _cannot_resume(self, cause, why):
