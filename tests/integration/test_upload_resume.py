@@ -86,6 +86,23 @@ def test_a_registry_that_cannot_tell_where_an_upload_stands_gets_the_whole_uploa
     assert server.received == CHUNK + CHUNK // 2 + len(data)
 
 
+def test_a_resumed_upload_the_registry_then_refuses_is_uploaded_again_whole():
+    data = os.urandom(6 * MiB)
+    log = []
+    with ResumableUploadServer(cut_patches={2}, status="behind") as server, \
+            RegistryClient(server.host, tls_verify=False, retry=QUICK_RETRY, log=log.append) as client:
+        client.push_blob("team/app", digest_of(data), len(data), io.BytesIO(data), chunk_size=CHUNK,
+                         reopen=lambda: io.BytesIO(data))
+        stats = client.stats.as_dict()
+    assert server.blobs == {digest_of(data): data}
+    assert [(request.method, request.status) for request in server.requests][2:6] == [
+        ("PATCH", 0), ("GET", 204), ("PATCH", 416), ("DELETE", 204)]
+    assert [request.method for request in server.requests].count("POST") == 2
+    # The resume was tried (and counted), then the whole upload retried.
+    assert stats["upload_resumes"] == 1 and stats["retries"] == 2
+    assert any("refused the resumed upload with HTTP 416" in line for line in log), log
+
+
 def test_without_reopen_a_cut_that_cannot_be_resumed_is_raised_and_nothing_is_committed():
     data = os.urandom(5 * MiB)
     with ResumableUploadServer(cut_patches={1}, status="unsupported") as server, \

@@ -19,7 +19,9 @@ reset; the PUTs numbered in `cut_puts` are reset before they are processed (noth
 The upload status (GET on an upload URL) depends on `status`:
 - "range": 204 with `Range: 0-N` for the bytes stored and a fresh Location (resume supported);
 - "unsupported": 405 UNSUPPORTED; "unknown": 404 BLOB_UPLOAD_UNKNOWN;
-- "no-range": 204 and a Location but no Range; "beyond": 204 reporting 64 MiB more than stored.
+- "no-range": 204 and a Location but no Range; "beyond": 204 reporting 64 MiB more than stored;
+- "behind": 204 reporting 512 KiB fewer than stored (the next PATCH from there gets 416), as a
+  registry still writing a cut request when it is asked may.
 """
 
 import hashlib
@@ -37,7 +39,7 @@ from .token_auth import LoopbackHTTPServer, PlainHTTPHandler
 _UPLOAD_RE = re.compile(r"^/v2/(.+)/blobs/uploads/([^/]*)$")
 _CONTENT_RANGE_RE = re.compile(r"^(\d+)-(\d+)$")
 _PIECE = 64 * 1024
-STATUS_MODES = ("range", "unsupported", "unknown", "no-range", "beyond")
+STATUS_MODES = ("range", "unsupported", "unknown", "no-range", "beyond", "behind")
 
 
 @dataclass
@@ -193,6 +195,8 @@ class _UploadHandler(PlainHTTPHandler):
         headers = self._location_headers(session_id, session, with_range=server.status != "no-range")
         if server.status == "beyond":
             headers["Range"] = "0-%d" % (len(session.data) + 64 * 1024 * 1024 - 1)
+        if server.status == "behind":
+            headers["Range"] = "0-%d" % max(len(session.data) - 512 * 1024 - 1, 0)
         self._answer(204, headers)
 
     def do_DELETE(self):

@@ -239,22 +239,7 @@ class _ChunkedUpload:
         client, offset, resumes, cause = self._client, 0, 0, None
         while True:
             try:
-                while offset < self._size:
-                    end = min(self._kept_start + self._chunk_size, self._size)
-                    response = client._send("PATCH", self.location, self._scopes, retry=False, headers={
-                        "Content-Type": "application/octet-stream",
-                        "Content-Range": "%d-%d" % (offset, end - 1),
-                    }, data=_ChunkBody(self, offset, end))
-                    if response.status_code != 202:
-                        return self._refused(response, cause)
-                    # Each answer carries a new _state: only the latest Location is valid.
-                    self.location = client._location(response, self._doing, self._on_what)
-                    response.close()
-                    offset = self._kept_start = end
-                    del self._kept[:]
-                response = client._send("PUT", _with_digest(self.location, digest), self._scopes, retry=False,
-                                        headers={"Content-Type": "application/octet-stream"})
-                return response if response.status_code in (201, 204) else self._refused(response, cause)
+                response = self._send_from(offset, digest)
             except requests.exceptions.RequestException as exc:
                 if resumes >= self.MAX_RESUMES or not is_transient_error(exc):
                     raise
@@ -270,6 +255,29 @@ class _ChunkedUpload:
                     client._log("Resuming %s %s at byte %d after: %s (resume %d of %d)" % (
                         self._doing, self._on_what, offset, describe_transient_error(exc), resumes,
                         self.MAX_RESUMES))
+                continue
+            if response.status_code in (201, 204) or cause is None:
+                return response
+            return self._refused(response, cause)
+
+    def _send_from(self, offset, digest):
+        """PATCH the chunks from `offset` on, then PUT; the PUT's answer, or the first failed PATCH's."""
+        client = self._client
+        while offset < self._size:
+            end = min(self._kept_start + self._chunk_size, self._size)
+            response = client._send("PATCH", self.location, self._scopes, retry=False, headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Range": "%d-%d" % (offset, end - 1),
+            }, data=_ChunkBody(self, offset, end))
+            if response.status_code != 202:
+                return response
+            # Each answer carries a new _state: only the latest Location is valid.
+            self.location = client._location(response, self._doing, self._on_what)
+            response.close()
+            offset = self._kept_start = end
+            del self._kept[:]
+        return client._send("PUT", _with_digest(self.location, digest), self._scopes, retry=False,
+                            headers={"Content-Type": "application/octet-stream"})
 
     def _refused(self, response, cause):
         """A failed answer: returned as it is, unless this session was resumed; then the resumed
@@ -334,7 +342,9 @@ class _ChunkedUpload:
         if end == self._size:
             self._verifying.read(1)
 
-    def sent(self, end):
+    def sent(self, end, count):
+        """A body handed `count` bytes, up to byte `end`, to the connection."""
+        self._client.stats.add("bytes_sent", count)
         self._sent_to = max(self._sent_to, end)
 
 
@@ -356,9 +366,8 @@ class _ChunkBody:
         piece = next(pieces, None)
         while piece is not None:
             following = next(pieces, None)
-            upload._client.stats.add("bytes_sent", len(piece))
             position += len(piece)
-            upload.sent(position)
+            upload.sent(position, len(piece))
             yield piece
             piece = following
 
