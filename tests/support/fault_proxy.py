@@ -12,10 +12,12 @@ Faults, decided per request:
 - `fail_rate`: answer 503, or 429 with `Retry-After: <retry_after>` (default "0"), without asking the
   registry;
 - `script(method, path, occurrence)`: decides first, for exact faults: returns None (forward, or let
-  the rates decide) or one of "503", "429", "reset-request", "reset-response"; `occurrence` counts the
-  same request (see below) seen before, from 0;
+  the rates decide) or one of "503", "429", "reset-request", "reset-response", "reset-before-body"
+  (below); `occurrence` counts the same request (see below) seen before, from 0;
 - `reset_rate`: reset the connection (TCP RST) half way through the request body (uploads) or,
   for requests without a body, half way through the response body;
+- a scripted "reset-before-body" forwards a request's head, then resets both connections before any
+  byte of its body (the registry saw the request and received nothing of it);
 - `latency` seconds before each request is forwarded; `bandwidth` bytes per second per connection
   for bodies both ways;
 - `redirect(method, path)`: a hook returning a URL answers 307 to it (blob storage elsewhere);
@@ -64,7 +66,8 @@ class ProxiedRequest:
     method: str
     path: str
     headers: dict
-    outcome: str  # "forwarded", "503", "429", "reset-request", "reset-response", "down", "redirect", "held"
+    outcome: str  # "forwarded", "503", "429", "reset-request", "reset-response", "reset-before-body", "down",
+    # "redirect", "held"
     time: float = 0.0  # time.monotonic() when its head arrived
     key: str = ""  # request_key(): the same request across retries
     status: int = 0  # the registry's status, recorded for a response cut half way ("reset-response")
@@ -330,6 +333,12 @@ class FaultProxy:
             upstream = await asyncio.open_connection(*self.upstream)
         up_reader, up_writer = upstream
         up_writer.write(head.to_bytes())
+        if fault == "reset-before-body":
+            await up_writer.drain()
+            await asyncio.sleep(0.05)  # let the registry read the head before the reset drops its buffer
+            _reset(writer)
+            _reset(up_writer)
+            raise _ConnectionDone()
         cut = fault == "reset-request"
         await self._copy_body(reader, up_writer, body, cut_half=cut)
         if cut:

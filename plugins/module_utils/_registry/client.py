@@ -11,7 +11,8 @@ Upload retries: the POST that opens an upload session is retried like any reques
 carrying a body cannot be re-sent once its stream is partly consumed, so push_blob retries the
 whole upload (a fresh session) only when given `reopen`, a callable returning a new reader;
 without it a transient failure is raised and the caller may retry (bytes are re-opened by
-themselves).
+themselves). A chunked upload first tries to resume a broken PATCH or PUT from the offset the
+registry reports (see _ChunkedUpload); a monolithic one is always retried whole.
 """
 
 from __future__ import annotations
@@ -195,6 +196,194 @@ class _BlobDownload:
         return self.size is None or self.received < self.size
 
 
+class _ChunkedUpload:
+    """POST + PATCH... + PUT in one upload session that resumes where a PATCH or the PUT broke off.
+
+    After a transient connection error the upload status is asked (GET on the latest Location): a
+    204 or 202 with `Range: 0-N` and a fresh Location lets the upload go on from byte N+1 in the
+    same session. The bytes of the chunk in flight are kept in memory as they are read from the
+    source (at most chunk_size), because the VerifyingReader has hashed them already and a source
+    cannot in general be read twice; so a resume can go back anywhere within that chunk, never
+    before it. The upload is not resumed (the original error is raised, for push_blob's whole
+    upload retry) when the status request fails, answers anything else (BLOB_UPLOAD_INVALID,
+    BLOB_UPLOAD_UNKNOWN, 404, 405), gives no Location or no usable Range ("0-0" is ambiguous), or
+    reports an offset outside the chunk kept or beyond what was sent.
+
+    Distribution 2.8 keeps the bytes of a PATCH cut mid-body but signs the offset into the `_state`
+    of each Location and cancels the upload (404 BLOB_UPLOAD_INVALID) when the stored size differs
+    from it: against it only a request that broke before any body byte arrived is resumed; the
+    rest falls back to the whole retry at the cost of one status GET.
+    A resumed session that the registry then refuses (any failed answer) is given up the same way.
+    Resumes are bounded by MAX_RESUMES per session and spaced by the retry policy's delays; each
+    counts in the client's stats as `upload_resumes` and as a retry.
+    """
+
+    MAX_RESUMES = 8
+
+    def __init__(self, client, verifying, size, chunk_size, scopes, location, doing, on_what):
+        self._client = client
+        self._verifying = verifying
+        self._size = size
+        self._chunk_size = chunk_size
+        self._scopes = scopes
+        self._doing = doing
+        self._on_what = on_what
+        self.location = location
+        self._kept = bytearray()  # bytes [_kept_start, _read_to) of the chunk in flight, as read
+        self._kept_start = 0
+        self._read_to = 0
+        self._sent_to = 0  # the end of what any body has handed to the connection
+
+    def run(self, digest):
+        """Send everything and complete; returns the final response (the PUT's, or a failed PATCH's)."""
+        client, offset, resumes, cause = self._client, 0, 0, None
+        while True:
+            try:
+                response = self._send_from(offset, digest)
+            except requests.exceptions.RequestException as exc:
+                if resumes >= self.MAX_RESUMES or not is_transient_error(exc):
+                    raise
+                resumes, cause = resumes + 1, exc
+                client._retry.sleep(client._retry.delay(resumes))
+                resumed = self._registry_offset(exc)
+                if resumed is None:
+                    raise
+                offset, self.location = resumed
+                client.stats.add("upload_resumes")
+                client.stats.add("retries")  # a resume is the retry of the PATCH or PUT, from where it broke
+                if client._log:
+                    client._log("Resuming %s %s at byte %d after: %s (resume %d of %d)" % (
+                        self._doing, self._on_what, offset, describe_transient_error(exc), resumes,
+                        self.MAX_RESUMES))
+                continue
+            if response.status_code in (201, 204) or cause is None:
+                return response
+            return self._refused(response, cause)
+
+    def _send_from(self, offset, digest):
+        """PATCH the chunks from `offset` on, then PUT; the PUT's answer, or the first failed PATCH's."""
+        client = self._client
+        while offset < self._size:
+            end = min(self._kept_start + self._chunk_size, self._size)
+            response = client._send("PATCH", self.location, self._scopes, retry=False, headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Range": "%d-%d" % (offset, end - 1),
+            }, data=_ChunkBody(self, offset, end))
+            if response.status_code != 202:
+                return response
+            # Each answer carries a new _state: only the latest Location is valid.
+            self.location = client._location(response, self._doing, self._on_what)
+            response.close()
+            offset = self._kept_start = end
+            del self._kept[:]
+        return client._send("PUT", _with_digest(self.location, digest), self._scopes, retry=False,
+                            headers={"Content-Type": "application/octet-stream"})
+
+    def _refused(self, response, cause):
+        """A failed answer: returned as it is, unless this session was resumed; then the resumed
+        session is given up and the error that broke it raised, for the whole upload retry (the
+        registry may have kept more than it reported, as Distribution may while a cut request is
+        still being written; its digest check at the PUT keeps a wrong assembly from committing)."""
+        if cause is None:
+            return response
+        codes = error_codes(response)
+        response.close()
+        self._cannot_resume(cause, "the registry refused the resumed upload with HTTP %d%s" % (
+            response.status_code, " %s" % ", ".join(codes) if codes else ""))
+        raise cause
+
+    def _registry_offset(self, cause):
+        """(offset, location) to go on from, from the upload status; None when it cannot be used."""
+        client = self._client
+        try:
+            response = client._send("GET", self.location, self._scopes)
+        except requests.exceptions.RequestException as exc:
+            return self._cannot_resume(cause, "the upload status request failed: %s" % describe_transient_error(exc))
+        with response:
+            if response.status_code not in (202, 204):
+                codes = error_codes(response)
+                return self._cannot_resume(cause, "the registry answered the upload status with HTTP %d%s" % (
+                    response.status_code, " %s" % ", ".join(codes) if codes else ""))
+            offset = _upload_offset(response.headers.get("Range"))
+            location = response.headers.get("Location")
+        if offset is None or not location:
+            return self._cannot_resume(cause, "the upload status gave no usable Range and Location (Range: %s)"
+                                       % response.headers.get("Range"))
+        if offset > self._sent_to:
+            return self._cannot_resume(cause, "the registry reports %d bytes, more than the %d sent" % (
+                offset, self._sent_to))
+        if offset < self._kept_start:
+            return self._cannot_resume(cause, "the registry reports %d bytes, fewer than the %d it had accepted" % (
+                offset, self._kept_start))
+        return offset, urljoin(response.url, location)
+
+    def _cannot_resume(self, cause, why):
+        if self._client._log:
+            self._client._log("Not resuming %s %s after: %s; %s" % (
+                self._doing, self._on_what, describe_transient_error(cause), why))
+        return None
+
+    def pieces(self, start, end):
+        """Bytes [start, end) in pieces of at most CHUNK_SIZE: what was read already from memory, the
+        rest from the source (kept); at the end of the blob, the source is read to EOF (verified)."""
+        position = start
+        while position < min(end, self._read_to):
+            stop = min(end, self._read_to, position + CHUNK_SIZE)
+            yield bytes(self._kept[position - self._kept_start:stop - self._kept_start])
+            position = stop
+        while position < end:
+            piece = self._verifying.read(min(CHUNK_SIZE, end - position))
+            if not piece:  # the reader verifies at EOF, so a short source has raised already
+                raise DigestMismatchError("%d more bytes" % (end - position), "end of data", "upload body")
+            self._kept += piece
+            self._read_to += len(piece)
+            position += len(piece)
+            yield piece
+        if end == self._size:
+            self._verifying.read(1)
+
+    def sent(self, end, count):
+        """A body handed `count` bytes, up to byte `end`, to the connection."""
+        self._client.stats.add("bytes_sent", count)
+        self._sent_to = max(self._sent_to, end)
+
+
+class _ChunkBody:
+    """Bytes [start, end) of a _ChunkedUpload as a PATCH body with a length; as _UploadBody, each
+    piece goes out only once the next one has been read, so the last goes only after EOF verified."""
+
+    def __init__(self, upload, start, end):
+        self._upload = upload
+        self._start = start
+        self._end = end
+
+    def __len__(self):
+        return self._end - self._start
+
+    def __iter__(self):
+        upload, position = self._upload, self._start
+        pieces = upload.pieces(self._start, self._end)
+        piece = next(pieces, None)
+        while piece is not None:
+            following = next(pieces, None)
+            position += len(piece)
+            upload.sent(position, len(piece))
+            yield piece
+            piece = following
+
+
+def _upload_offset(value):
+    """The offset to go on from in an upload status `Range: 0-N` (some registries write bytes=0-N):
+    N + 1; None when absent, unreadable, or "0-0" (no byte or one byte: Distribution's answer for none)."""
+    spec = (value or "").strip()
+    if spec.lower().startswith("bytes="):
+        spec = spec[len("bytes="):]
+    first, _sep, last = spec.partition("-")
+    if first.strip() != "0" or not last.strip().isdigit() or int(last) == 0:
+        return None
+    return int(last) + 1
+
+
 def _content_range_starts_at(response, offset):
     """Content-Range: bytes START-END/TOTAL with START == offset."""
     unit, _sep, spec = response.headers.get("Content-Range", "").partition(" ")
@@ -371,6 +560,9 @@ class RegistryClient(RegistryTransport):
 
         Monolithic (POST + PUT) unless chunk_size is given and size > chunk_size (POST + PATCH... + PUT).
         A size of None sends the body with chunked transfer encoding.
+        A chunked upload broken by a transient error resumes from the offset the registry reports,
+        holding at most chunk_size bytes in memory for that (see _ChunkedUpload); a monolithic one
+        cannot (Distribution refuses to continue an upload whose body broke off). Otherwise
         `reopen()` returning a fresh reader lets a transient failure retry the whole upload.
         """
         doing, on_what = "pushing blob", self._name(repo, validate_digest(digest))
@@ -397,8 +589,8 @@ class RegistryClient(RegistryTransport):
         self.stats.add("blobs_uploaded")
 
     def _upload(self, repo, digest, size, reader, chunk_size, doing, on_what):
-        """One upload session, chunked when chunk_size is set; returns the final response (the
-        PUT's, or a failed PATCH's)."""
+        """One upload session, chunked when chunk_size is set (resumed within the session where the
+        registry allows, see _ChunkedUpload); returns the final response (the PUT's, or a failed PATCH's)."""
         scopes = (repository_scope(repo, push=True),)
         url = self._url("/v2/%s/blobs/uploads/" % repo, doing, on_what)
         with self._translated(doing, on_what):
@@ -407,32 +599,24 @@ class RegistryClient(RegistryTransport):
             self._expect(response, (202,), doing, on_what)
         location = self._location(response, doing, on_what)
         verifying = VerifyingReader(reader, digest, size, what="blob " + on_what)
+        chunked = _ChunkedUpload(self, verifying, size, chunk_size, scopes, location, doing, on_what) \
+            if chunk_size else None
         try:
-            body = None
-            if chunk_size:
-                for offset in range(0, size, chunk_size):
-                    length = min(chunk_size, size - offset)
-                    response = self._send("PATCH", location, scopes, retry=False, headers={
-                        "Content-Type": "application/octet-stream",
-                        "Content-Range": "%d-%d" % (offset, offset + length - 1),
-                    }, data=_UploadBody(verifying, length, self.stats, final=offset + length == size))
-                    if response.status_code != 202:
-                        break
-                    # Each answer carries a new _state: only the latest Location is valid.
-                    location = self._location(response, doing, on_what)
-                    response.close()
-            elif size == 0:
-                verifying.read(1)
-                body = b""
+            if chunked is not None:
+                response = chunked.run(digest)
+                location = chunked.location
             else:
-                body = _UploadBody(verifying, size, self.stats, final=True)
-                if size is None:
-                    body = iter(body)
-            if response.status_code == 202:  # the POST's, or the last PATCH's: all accepted so far
+                if size == 0:
+                    verifying.read(1)
+                    body = b""
+                else:
+                    body = _UploadBody(verifying, size, self.stats, final=True)
+                    if size is None:
+                        body = iter(body)
                 response = self._send("PUT", _with_digest(location, digest), scopes,
                                       headers={"Content-Type": "application/octet-stream"}, data=body, retry=False)
         except BaseException:
-            self._cancel_upload(location, scopes)
+            self._cancel_upload(chunked.location if chunked is not None else location, scopes)
             raise
         if response.status_code not in (201, 204):
             self._cancel_upload(location, scopes)

@@ -176,7 +176,7 @@ class TransferStats:
     """Counters of one client, safe to update from several threads."""
 
     FIELDS = ("requests", "retries", "bytes_sent", "bytes_received", "blobs_uploaded", "blobs_mounted",
-              "blobs_skipped", "resumes")
+              "blobs_skipped", "resumes", "upload_resumes")
 
     def __init__(self):
         self._lock = threading.Lock()
