@@ -34,6 +34,10 @@ class CopyOptions:
     check_mode: bool = False
     timeout: float = 600.0
     blob_jobs: int = 4
+    # Retries (of every request, resume and whole-blob transfer) one blob may take, and one image with all
+    # its blobs and manifests; see _registry.retry.RetryBudget.
+    blob_retries: int = 10
+    image_retries: int = 30
     merge_attempts: int = 5  # pushes of a merged index per tag before a run gives up on concurrent changes
 
 
