@@ -8,6 +8,7 @@ import ssl
 
 import pytest
 
+from ansible_collections.airgap.hangar.plugins.module_utils._errors import NotFoundError
 from ansible_collections.airgap.hangar.plugins.module_utils._registry.retry import RetryPolicy
 from tests.support.fault_proxy import FaultProxy
 from tests.support.image_sets import (
@@ -288,3 +289,23 @@ def test_a_small_blob_read_cut_half_way_is_read_again(registry_factory, client_f
     assert {digest: outcomes[:2] for digest, outcomes in reads.items()} == {
         digest: ["reset-response", "forwarded"] for digest in image.blobs}, reads
     assert_archive_holds(archive, proxy.host, {"cut/app": image})
+
+
+def test_an_error_answer_cut_half_way_is_not_retried(registry_factory, proxies):
+    """A 404 whose body breaks off is still a 404: read whole (not streamed) or streamed, it is final, and
+    sending the request again would only cost a retry."""
+    from ansible_collections.airgap.hangar.plugins.module_utils._registry.client import RegistryClient
+
+    registry = registry_factory()
+
+    def cut_answers(method, path, occurrence):
+        return "reset-response" if method == "GET" and ("/referrers/" in path or "/manifests/" in path) else None
+
+    proxy = proxies(registry.host, script=cut_answers)
+    with RegistryClient(proxy.host, tls_verify=False) as client:
+        assert client.list_referrers("cut/app", "sha256:" + "0" * 64) is None  # read whole
+        with pytest.raises(NotFoundError):
+            client.get_manifest("cut/app", "1.0")  # streamed
+        assert client.stats.retries == 0
+    cut = [(r.method, r.path.split("/")[-2], r.status) for r in proxy.requests if r.outcome == "reset-response"]
+    assert cut == [("GET", "referrers", 404), ("GET", "manifests", 404)], proxy.requests
