@@ -1,12 +1,13 @@
 """One benchmark run: registries up, datasets pushed, every scenario (the ceiling with mirror big), memory probes."""
 
+import itertools
 import os
 import time
 
 from . import ceiling
 from . import machine as machine_info
 from .datasets import MB, big_dataset, push_dataset, release_dataset, small_dataset
-from .ours_engine import OursEngine
+from .ours_engine import DEFAULT_BLOB_JOBS, OursEngine
 from .ours_module import OursModuleProcess
 from .ours_playbook import OursPlaybook
 from .overhead import measure_overhead
@@ -26,7 +27,12 @@ class Bench:
         self.registries = Registries()
         if profile_dir:
             os.makedirs(profile_dir, exist_ok=True)
-        self.ours_engine = OursEngine(workdir, profile_dir)
+        serial = itertools.count(1)
+        self.ours_engine = OursEngine(workdir, profile_dir, serial=serial)
+        # --blob-jobs: the engine once more per pool size, in the mirror scenarios (the modules' own pool
+        # is the plain engine's figure, not run twice)
+        self.sweep_engines = [OursEngine(workdir, profile_dir, blob_jobs=size, serial=serial)
+                              for size in getattr(args, "blob_jobs", []) if size != DEFAULT_BLOB_JOBS]
         self.ours_playbook = OursPlaybook(workdir)
         self.ours_module = OursModuleProcess(workdir)
         self.ours_tools = [self.ours_engine, self.ours_playbook]
@@ -49,7 +55,8 @@ class Bench:
         started = time.monotonic()
         keys = [key for key in SCENARIO_ORDER if key in args.only]
         results = Results({"runs": args.runs, "quick": args.quick, "big_layer_bytes": args.big_mb * MB,
-                           "scenarios": keys, "jobs": 4}, machine_info.describe())
+                           "scenarios": keys, "jobs": 4, "blob_jobs": DEFAULT_BLOB_JOBS,
+                           "blob_jobs_sweep": list(getattr(args, "blob_jobs", []))}, machine_info.describe())
         self._build_datasets({key.split("-")[1] for key in keys}, results)
         if "mirror-big" in keys and not args.no_ceiling:
             self.ceiling_blob = ceiling.make_blob(args.big_mb * MB)
@@ -58,7 +65,8 @@ class Bench:
         for key in keys:
             operation, name = key.split("-")
             self.log("scenario %s" % key)
-            scenario = BUILDERS[operation](self, self.datasets[name], name in ("small", "release"), self.ours_tools)
+            tools = self.ours_tools + (self.sweep_engines if operation == "mirror" else [])
+            scenario = BUILDERS[operation](self, self.datasets[name], name in ("small", "release"), tools)
             samples = run_alternating(scenario, args.runs, self.log, results.errors)
             results.scenarios[key] = (scenario, samples)
             self.registries.stop_destination()

@@ -8,12 +8,14 @@ import sys
 import tempfile
 import time
 
+from .ours_engine import DEFAULT_BLOB_JOBS
 from .paths import RESULTS_DIR, make_collection_importable
 from .scenarios import OVERHEAD, SCENARIO_ORDER
 
 ARCHIVE_SCENARIOS = ("archive-index", "archive-append")
 
 MB = 1000 * 1000
+MAX_BLOB_JOBS = 64
 REQUIRED_COMMANDS = ("docker-registry", "skopeo", "xargs", "sh")
 
 
@@ -28,6 +30,10 @@ def parse_args(argv):
     parser.add_argument("--only", default=",".join(SCENARIO_ORDER + ARCHIVE_SCENARIOS + (OVERHEAD,)),
                         help="comma-separated scenarios to run, of: %s"
                         % ", ".join(SCENARIO_ORDER + ARCHIVE_SCENARIOS + (OVERHEAD,)))
+    parser.add_argument("--blob-jobs", default="",
+                        help="comma-separated blob pool sizes (e.g. 4,8,12): the engine also mirrors with each "
+                        "(mirror-small, mirror-release, mirror-big), every figure a ratio to skopeo sync of the "
+                        "same run; the modules' own pool (%d) is the plain engine's figure" % DEFAULT_BLOB_JOBS)
     parser.add_argument("--no-ceiling", action="store_true", help="skip the raw upload/read ceiling")
     parser.add_argument("--profile", action="store_true",
                         help="record a py-spy flame graph of every engine run into bench/results/profiles/")
@@ -38,10 +44,24 @@ def parse_args(argv):
     args.big_mb = args.big_mb or (50 if args.quick else 500)
     args.release_images = args.release_images or (60 if args.quick else 300)
     args.only = [key.strip() for key in args.only.split(",") if key.strip()]
+    args.blob_jobs = parse_blob_jobs(parser, args.blob_jobs)
     unknown = sorted(set(args.only) - set(SCENARIO_ORDER) - set(ARCHIVE_SCENARIOS) - {OVERHEAD})
     if unknown:
         parser.error("unknown scenarios: %s" % ", ".join(unknown))
     return args
+
+
+def parse_blob_jobs(parser, text):
+    """The sorted, distinct pool sizes of `--blob-jobs 4,8,12`; an error naming the bad value otherwise."""
+    sizes = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        if not item.isdigit() or not 1 <= int(item) <= MAX_BLOB_JOBS:
+            parser.error("--blob-jobs: %r is not a pool size (expected whole numbers from 1 to %d, "
+                         "comma-separated, e.g. 4,8,12)" % (item, MAX_BLOB_JOBS))
+        sizes.append(int(item))
+    return sorted(set(sizes))
 
 
 def log(message):

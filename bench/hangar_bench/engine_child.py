@@ -1,8 +1,9 @@
 """Run our copy engine from plain Python, as a script or role would: `python -m hangar_bench.engine_child SPEC`.
 
 SPEC is a JSON file: {"operation": "mirror"|"save"|"load", "images": [...], "registry": host,
-"archive": path, "jobs": 4}. Prints one JSON line: the engine's own seconds (imports and
-interpreter start-up excluded), image counts and request counts. Runs in its own process so its
+"archive": path, "jobs": 4, "blob_jobs": 8}; blob_jobs is optional (without it, the blob pool the
+modules choose for `jobs`). Prints one JSON line: the engine's own seconds (imports and
+interpreter start-up excluded), image counts, request counts and the blob pool used. Runs in its own process so its
 peak memory can be measured alone.
 """
 
@@ -10,6 +11,7 @@ import json
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
     PLATFORM_OPTIONS,
@@ -30,10 +32,12 @@ from ansible_collections.airgap.hangar.plugins.module_utils._image.image_list im
 from ansible_collections.airgap.hangar.plugins.module_utils._registry.client import RegistryClient
 
 
-def copy_options(jobs):
-    """CopyOptions as the modules make them from their defaults and `jobs`."""
-    params = {name: spec.get("default") for name, spec in dict(PLATFORM_OPTIONS, **TRANSFER_OPTIONS).items()}
-    return module_copy_options(dict(params, jobs=jobs), check_mode=False)
+def copy_options(spec):
+    """CopyOptions as the modules make them from their defaults and the spec's `jobs`; the blob pool the
+    spec's `blob_jobs` when it has one."""
+    params = {name: option.get("default") for name, option in dict(PLATFORM_OPTIONS, **TRANSFER_OPTIONS).items()}
+    options = module_copy_options(dict(params, jobs=spec["jobs"]), check_mode=False)
+    return options if spec.get("blob_jobs") is None else replace(options, blob_jobs=spec["blob_jobs"])
 
 
 class Clients:
@@ -58,7 +62,7 @@ def mirror(spec):
     results = plan_mirror(spec["images"], registry=spec["registry"])
     clients = Clients(jobs)
     with RegistryStorePool(clients) as sources, RegistryStorePool(clients) as destinations, \
-            CopyEngine(copy_options(jobs)) as engine:
+            CopyEngine(copy_options(spec)) as engine:
         run_parallel(results, lambda r: engine.copy_image(sources.store(r.source_ref.registry), r.source_ref,
                                                           destinations.store(r.dest_ref.registry), r.dest_ref, r), jobs)
     return results, clients.requests, None
@@ -69,7 +73,7 @@ def save(spec):
     entries = collect_entries(spec["images"], None)
     clients = Clients(jobs)
     with RegistryStorePool(clients) as sources, ArchiveWriter(spec["archive"]) as writer, \
-            CopyEngine(copy_options(jobs)) as engine:
+            CopyEngine(copy_options(spec)) as engine:
         destination = ArchiveDestination(writer)
         results = [ImageResult(entry.source, spec["archive"], entry=entry) for entry in entries]
         run_parallel(results, lambda r: engine.copy_image(sources.store(r.source_ref.registry), r.source_ref,
@@ -82,7 +86,7 @@ def load(spec):
     jobs = spec["jobs"]
     clients = Clients(jobs)
     with ArchiveReader(spec["archive"]) as reader, clients(spec["registry"]) as client, \
-            CopyEngine(copy_options(jobs)) as engine:
+            CopyEngine(copy_options(spec)) as engine:
         results = plan_load(reader.index, client.registry)
         source, destination = ArchiveSource(reader), RegistryStore(client)
         run_parallel(results, lambda r: engine.copy_image(source, r.source_ref, destination, r.dest_ref, r), jobs)
@@ -106,6 +110,7 @@ def main(spec_path):
         "bytes": sum(r.bytes_copied for r in results),
         "blobs_copied": sum(r.blobs_copied for r in results),
         "requests": requests,
+        "blob_jobs": copy_options(spec).blob_jobs,
         "changed": archive_changed if archive_changed is not None else statuses.get("copied", 0) > 0,
     }
     print(json.dumps(report))

@@ -9,15 +9,26 @@ from .process import run_measured
 from .tasks import Sample
 
 JOBS = 4
+# The modules' blob pool for JOBS image workers (module_options.copy_options: max(4, jobs)).
+DEFAULT_BLOB_JOBS = max(4, JOBS)
+ENGINE_NAME = "ours (engine)"
+
+
+def engine_name(blob_jobs=None):
+    """The variant name: the plain engine, or one point of the --blob-jobs sweep."""
+    return ENGINE_NAME if blob_jobs is None else "ours (engine, blob_jobs %d)" % blob_jobs
 
 
 class OursEngine:
-    name = "ours (engine)"
+    """The engine as the modules configure it; with blob_jobs, with that many blob workers instead."""
 
-    def __init__(self, workdir, profile_dir=None):
+    def __init__(self, workdir, profile_dir=None, blob_jobs=None, serial=None):
         self.workdir = workdir
         self.profile_dir = profile_dir
+        self.blob_jobs = blob_jobs
+        self.name = engine_name(blob_jobs)
         self._serial = 0
+        self._serials = serial  # shared with the other engines of a run, so spec files never collide
 
     def mirror(self, task):
         return self._run("mirror", {"images": task.source_references(), "registry": task.dest_host})
@@ -29,8 +40,11 @@ class OursEngine:
         return self._run("load", {"archive": task.source, "registry": task.dest_host})
 
     def _run(self, operation, spec, label=None):
-        self._serial += 1
+        self._serial = next(self._serials) if self._serials is not None else self._serial + 1
         spec_path = os.path.join(self.workdir, "engine-%03d.json" % self._serial)
+        if self.blob_jobs is not None:
+            spec = dict(spec, blob_jobs=self.blob_jobs)
+            label = label or "%s-blob%d" % (operation, self.blob_jobs)
         with open(spec_path, "w") as stream:
             json.dump(dict(spec, operation=operation, jobs=JOBS), stream)
         argv = [sys.executable, "-m", "hangar_bench.engine_child", spec_path]

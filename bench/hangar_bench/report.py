@@ -6,11 +6,12 @@ import statistics
 import time
 
 from . import machine as machine_info
+from .ours_engine import ENGINE_NAME, engine_name
 from .runner import median_sample_of, median_seconds
 from .scenarios import CEILING, COLD, READ, REPLAY, RERUN
 
 MB = 1000 * 1000
-ENGINE = "ours (engine)"
+ENGINE = ENGINE_NAME
 PLAYBOOK = "ours (ansible-playbook)"
 MODULE = "ours (module process)"
 
@@ -133,6 +134,7 @@ class Results:
             "setup_seconds": self.setup_seconds,
             "ceiling_blob_bytes": self.ceiling_bytes,
             "targets": self.target_rows(),
+            "blob_pool_sweep": self.blob_pool_rows(),
             "scenarios": {key: {"operation": scenario.operation, "dataset": scenario.dataset.name,
                                 "reference": scenario.reference, "notes": scenario.notes,
                                 "variants": {name: {kind: [s.as_dict() for s in samples]
@@ -158,6 +160,7 @@ class Results:
             lines.append("| %s | %s | %s | %s | %s |" % (
                 row["target"], _figure(row["engine"], unit), _figure(row["playbook"], unit), row["limit"],
                 "yes" if row["met"] else "**no**"))
+        lines += self._blob_pool_table()
         lines += ["", "### Times", "",
                   "| scenario | tool | median s | min–max s | MB/s | rerun median s | peak RSS MB | CPU s "
                   "| registries CPU s | others' CPU s | requests |",
@@ -211,6 +214,35 @@ class Results:
             lines += ["", "### Failed runs (left out of the figures)", ""]
             lines += ["- " + error.splitlines()[0][:300] for error in self.errors]
         return "\n".join(lines) + "\n"
+
+    def blob_pool_rows(self):
+        """Per mirror scenario and pool size of --blob-jobs: the engine's median and its ratios to skopeo
+        sync (cold, and rerun where the scenario has one) of the same run. The modules' own pool is the plain
+        engine's figure."""
+        rows = []
+        for key in (k for k in self.scenarios if k.startswith("mirror-")):
+            for size in self.config.get("blob_jobs_sweep") or []:
+                name = ENGINE if size == self.config.get("blob_jobs") else engine_name(size)
+                cold = self._samples(key, name)
+                if not cold:
+                    continue
+                rows.append({"scenario": key, "blob_jobs": size, "median": median_seconds(cold),
+                             "ratio": self.ratio(key, name, COLD), "rerun_ratio": self.ratio(key, name, RERUN)})
+        return rows
+
+    def _blob_pool_table(self):
+        rows = self.blob_pool_rows()
+        if not rows:
+            return []
+        lines = ["", "### Blob pool sweep (engine, `--blob-jobs`; ours / skopeo sync of the same run)", "",
+                 "| scenario | blob_jobs | median s | ours / skopeo sync | rerun, ours / skopeo re-sync |",
+                 "|---|---|---|---|---|"]
+        for row in rows:
+            lines.append("| %s | %d%s | %.2f | %s | %s |" % (
+                row["scenario"], row["blob_jobs"],
+                " (the modules')" if row["blob_jobs"] == self.config.get("blob_jobs") else "", row["median"],
+                _figure(row["ratio"]), _figure(row["rerun_ratio"])))
+        return lines
 
     def _memory_table(self):
         """Peak RSS of every tool moving the big set, per scenario (largest of its runs)."""

@@ -26,7 +26,7 @@ from .._errors import AuthenticationError, HangarError, NotFoundError, RegistryE
 from .._image.manifest import blob_descriptors
 from .._image.platform import Platform, attestation_subject, is_attestation
 from .._image.schema1 import convert_schema1
-from .._registry.retry import RetryPolicy
+from .._registry.retry import RetryBudget, RetryBudgetExhausted, RetryPolicy, current_retry_budget, retry_budget_scope
 from .._registry.transport import deadline_scope
 from .model import (
     COPIED,
@@ -44,7 +44,9 @@ from .model import (
 
 # A blob transfer broken off once its bytes were flowing cannot be resumed: it is retried whole, from
 # a fresh read of the source into a fresh upload session. A failure before that (opening the source,
-# opening the upload session) comes from a request the client has retried already.
+# opening the upload session) comes from a request the client has retried already. Each whole-blob
+# retry, like every request's, draws from the blob's retry budget and its image's (CopyOptions
+# blob_retries, image_retries), so a flaky link costs one image a bounded number of retries in all.
 BLOB_TRANSFER_RETRY = RetryPolicy()
 
 # A manifest PUT the registry refuses because it cannot find something the manifest names (a blob, or
@@ -208,8 +210,9 @@ class CopyEngine:
         result = result or ImageResult(source_ref, str(dest_ref))
         started = time.monotonic()
         deadline = Deadline(self.options.timeout)
+        budget = RetryBudget(self.options.image_retries, "image %s" % source_ref)
         try:
-            with deadline_scope(deadline):
+            with deadline_scope(deadline), retry_budget_scope(budget):
                 self._copy(source, source_ref, destination, dest_ref, result, deadline)
                 if self.after_copy is not None and result.status not in (FAILED, SKIPPED):
                     self.after_copy(source, source_ref, destination, dest_ref, result)
@@ -363,8 +366,9 @@ class CopyEngine:
     def _copy_blobs(self, source, source_ref, destination, dest_ref, manifest, extra_blobs, result, deadline):
         descriptors = blob_descriptors(manifest)
         deadline.queued(len(descriptors))  # time spent queued behind other images' blobs does not count
+        image_budget = current_retry_budget()
         futures = [self._blob_pool.submit(self._copy_blob_within, source, source_ref, destination, dest_ref,
-                                          descriptor, extra_blobs, deadline)
+                                          descriptor, extra_blobs, deadline, image_budget)
                    for descriptor in descriptors]
         errors = []
         for future in futures:
@@ -383,9 +387,13 @@ class CopyEngine:
         if errors:
             raise errors[0]
 
-    def _copy_blob_within(self, source, source_ref, destination, dest_ref, descriptor, extra_blobs, deadline):
-        """_copy_blob on a blob worker, under the image's deadline (its requests bounded by it)."""
-        with deadline.running(), deadline_scope(deadline):
+    def _copy_blob_within(self, source, source_ref, destination, dest_ref, descriptor, extra_blobs, deadline,
+                          image_budget=None):
+        """_copy_blob on a blob worker, under the image's deadline (its requests bounded by it) and the
+        blob's own retry budget, which draws from the image's."""
+        budget = RetryBudget(self.options.blob_retries, "blob %s of %s" % (descriptor["digest"], source_ref),
+                             parent=image_budget)
+        with deadline.running(), deadline_scope(deadline), retry_budget_scope(budget):
             return self._copy_blob(source, source_ref, destination, dest_ref, descriptor, extra_blobs, deadline)
 
     def _copy_blob(self, source, source_ref, destination, dest_ref, descriptor, extra_blobs, deadline):
@@ -426,6 +434,12 @@ class CopyEngine:
                 flowing = reader is not None and reader.started
                 if attempt == attempts or not flowing or not is_interrupted_transfer(exc, self.blob_retry):
                     raise
+                budget = current_retry_budget()
+                if budget is not None:
+                    try:
+                        budget.spend("Error %s: %s" % (doing, exc))
+                    except RetryBudgetExhausted as exhausted:
+                        raise exhausted from exc
                 wait = self.blob_retry.delay(attempt)
                 self.log("Retrying %s after: %s (attempt %d of %d failed; next in %.1fs)"
                          % (doing, exc, attempt, attempts, wait))

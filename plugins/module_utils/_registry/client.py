@@ -28,7 +28,13 @@ from .._image.digest import CHUNK_SIZE, DIGEST_RE, VerifyingReader, sha256_diges
 from .._image.manifest import Manifest
 from .._image.media_types import ACCEPT_MANIFESTS, DOCKER_MANIFEST_V1_SIGNED
 from .auth import CATALOG_SCOPE, repository_scope
-from .retry import REQUESTS_IMPORT_ERROR, describe_transient_error, is_transient_error
+from .retry import (
+    REQUESTS_IMPORT_ERROR,
+    RetryBudgetExhausted,
+    describe_transient_error,
+    is_transient_error,
+    spend_retry,
+)
 from .transport import (
     MAX_CONFIG_SIZE,
     MAX_MANIFEST_SIZE,
@@ -179,6 +185,11 @@ class _BlobDownload:
                 if not self._resumable(exc, resumes):
                     raise self._client._connection_error(exc, self._doing, self._on_what) from exc
                 cause = exc
+                try:
+                    spend_retry("%s (a resume at byte %d was next)"
+                                % (self._client._connection_error(exc, self._doing, self._on_what), self.received))
+                except RetryBudgetExhausted as exhausted:
+                    raise exhausted from exc
             resumes += 1
             self.close()
             self._client._retry.sleep(self._client._retry.delay(resumes))
@@ -406,6 +417,10 @@ class RegistryClient(RegistryTransport):
             except RegistryError as exc:
                 if number == attempts or exc.status is not None or not is_transient_error(exc.__cause__):
                     raise
+                try:
+                    spend_retry(str(exc))
+                except RetryBudgetExhausted as exhausted:
+                    raise exhausted from exc.__cause__
                 wait = self._retry.delay(number)
                 if self._log is not None:
                     self._log("Retrying %s after %s (attempt %d of %d failed; next in %.1fs)"

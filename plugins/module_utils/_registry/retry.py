@@ -7,15 +7,25 @@ Transient faults (connection errors, timeouts, 408, 429, 500, 502, 503, 504) are
 exponential backoff and full jitter, a bounded number of times; `Retry-After` (seconds or an HTTP
 date) is honoured. A 5xx whose registry error code names a problem with the request itself
 (MANIFEST_BLOB_UNKNOWN, DIGEST_INVALID, ...) is final: sending it again cannot help.
+
+Besides the per-request cap (RetryPolicy.attempts), retries draw from retry budgets: a RetryBudget counts the
+retries of everything done for one thing (a blob: its GET, resumes, POST, PUT and whole-blob retries; an image:
+those of its blobs, manifests and tags), and a budget with a parent draws from it too. The budget in force is
+the thread's (retry_budget_scope), as the deadline is (transport.deadline_scope), so every request a copy
+makes on that thread draws from it. When one runs out, RetryBudgetExhausted names it instead of a retry.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import random
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
+
+from .._errors import HangarError
 
 try:
     import requests
@@ -59,6 +69,82 @@ def parse_retry_after(value, now=None):
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+class RetryBudgetExhausted(HangarError):
+    """A retry budget ran out: the failure that wanted one more retry is final. `budget` is the one that ran out."""
+
+    def __init__(self, message, budget):
+        self.budget = budget
+        super().__init__(message)
+
+
+_BUDGET_LOCK = threading.Lock()  # one for all budgets: a retry takes from a blob's and its image's at once
+_budgets = threading.local()
+
+
+class RetryBudget:
+    """At most `limit` retries for `what` ("blob sha256:... of IMAGE", "image IMAGE"), shared by threads.
+
+    A retry taken from a budget with a parent is taken from the parent as well, and is granted only when
+    every budget up the chain has one left, so the retries of an image's blobs also spend the image's.
+    """
+
+    def __init__(self, limit, what, parent=None):
+        self.limit = limit
+        self.what = what
+        self.parent = parent
+        self.used = 0
+
+    def _chain(self):
+        budget = self
+        while budget is not None:
+            yield budget
+            budget = budget.parent
+
+    def take(self):
+        """One retry: None when granted (counted in this budget and every parent), else the budget that
+        ran out (this one or a parent), and nothing is counted."""
+        with _BUDGET_LOCK:
+            chain = list(self._chain())
+            for budget in chain:
+                if budget.used >= budget.limit:
+                    return budget
+            for budget in chain:
+                budget.used += 1
+        return None
+
+    def spend(self, cause):
+        """take(), raising RetryBudgetExhausted for `cause` (the failure that wanted a retry) when refused."""
+        refused = self.take()
+        if refused is not None:
+            raise RetryBudgetExhausted("%s; gave up after %d retries for %s (its retry budget)"
+                                       % (cause, refused.limit, refused.what), refused)
+
+    def __repr__(self):
+        return "RetryBudget(%r, used %d of %d)" % (self.what, self.used, self.limit)
+
+
+@contextlib.contextmanager
+def retry_budget_scope(budget):
+    """Make `budget` the one every retry of this thread draws from meanwhile (None: only per-request caps)."""
+    previous = getattr(_budgets, "current", None)
+    _budgets.current = budget
+    try:
+        yield budget
+    finally:
+        _budgets.current = previous
+
+
+def current_retry_budget():
+    return getattr(_budgets, "current", None)
+
+
+def spend_retry(cause):
+    """One retry from this thread's budget, if it has one; RetryBudgetExhausted naming `cause` when it ran out."""
+    budget = current_retry_budget()
+    if budget is not None:
+        budget.spend(cause)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """attempts counts the first try; delays grow as base_delay * 2**n up to max_delay, with full jitter.
@@ -93,7 +179,8 @@ class RetryPolicy:
         returned whatever its status, so the caller can report the registry's own message; the last
         transient exception is raised. what names the request in log lines ("GET /v2/x/manifests/1"):
         it must never carry a credential. error_codes(response) gives the registry error codes of a
-        response, so that a 5xx naming a permanent problem is not retried.
+        response, so that a 5xx naming a permanent problem is not retried. Each retry draws from the
+        thread's retry budget (retry_budget_scope); RetryBudgetExhausted is raised when it ran out.
         """
         for number in range(1, self.attempts + 1):
             try:
@@ -102,6 +189,7 @@ class RetryPolicy:
                 if number == self.attempts or not is_transient_error(exc):
                     raise
                 cause = describe_transient_error(exc)
+                spend_retry_or_raise(what, cause, exc)
                 wait = self.delay(number)
             else:
                 codes = error_codes(response) if error_codes and response.status_code in RETRY_STATUSES else ()
@@ -110,6 +198,7 @@ class RetryPolicy:
                 cause = "HTTP %d" % response.status_code
                 wait = self.delay(number, parse_retry_after(response.headers.get("Retry-After")))
                 response.close()
+                spend_retry_or_raise(what, cause)
             if log is not None:
                 log("Retrying %s after %s (attempt %d of %d failed; next in %.1fs)"
                     % (what, cause, number, self.attempts, wait))
@@ -117,6 +206,14 @@ class RetryPolicy:
                 on_retry()
             self.sleep(wait)
         raise AssertionError("unreachable: attempts must be at least 1")  # pragma: no cover
+
+
+def spend_retry_or_raise(what, cause, exc=None):
+    """spend_retry for `what` failing with `cause`; the budget's error is raised from `exc`, the failure."""
+    try:
+        spend_retry("%s: %s" % (what, cause))
+    except RetryBudgetExhausted as exhausted:
+        raise exhausted from exc
 
 
 def exception_chain(exc):

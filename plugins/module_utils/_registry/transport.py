@@ -29,7 +29,14 @@ from .._image.digest import DIGEST_RE
 from .._image.reference import DOCKER_HUB, normalize_registry
 from .auth import RegistryAuth, basic_authorization, repository_scope
 from .credentials import find_credentials
-from .retry import REQUESTS_IMPORT_ERROR, RETRY_STATUSES, RetryPolicy, describe_transient_error, exception_chain
+from .retry import (
+    REQUESTS_IMPORT_ERROR,
+    RETRY_STATUSES,
+    RetryBudgetExhausted,
+    RetryPolicy,
+    describe_transient_error,
+    exception_chain,
+)
 
 if not REQUESTS_IMPORT_ERROR:
     import requests
@@ -332,7 +339,7 @@ class RegistryTransport:
             if method not in ("GET", "HEAD") or response.status_code not in REDIRECT_STATUSES or not location:
                 if not stream:
                     # Read here, bounded, what requests would read whole (error bodies, small answers).
-                    read_bounded(response, MAX_ANSWER_SIZE, "the answer of %s" % urlsplit(url).path)
+                    self._read_answer(response, url)
                 return response
             target = urljoin(response.url, location)
             response.close()
@@ -341,6 +348,18 @@ class RegistryTransport:
             url, params = target, None
         raise RegistryError("Error fetching %s: more than %d redirects" % (urlsplit(url).path, MAX_REDIRECTS),
                             registry=self.registry)
+
+    @staticmethod
+    def _read_answer(response, url):
+        """Read a whole answer; an error body cut half way leaves the status, which is final already
+        (a 404 stays a 404), as it does for a streamed answer: retried only when its status is."""
+        try:
+            read_bounded(response, MAX_ANSWER_SIZE, "the answer of %s" % urlsplit(url).path)
+        except requests.exceptions.RequestException:
+            if response.status_code < 400 or response.status_code in RETRY_STATUSES:
+                raise
+            response.close()
+            response._content, response._content_consumed = b"", True
 
     def _own_origin(self, url):
         """Whether `url` is on the registry itself (the origin its /v2/ answered on), not a redirect target."""
@@ -386,6 +405,10 @@ class RegistryTransport:
             yield
         except requests.exceptions.RequestException as exc:
             raise self._connection_error(exc, doing, on_what) from exc
+        except RetryBudgetExhausted as exc:
+            if str(exc).startswith("Error "):
+                raise
+            raise RetryBudgetExhausted("Error %s %s: %s" % (doing, on_what, exc), exc.budget) from exc.__cause__
 
     def _connection_error(self, exc, doing, on_what):
         prefix = "Error %s %s: " % (doing, on_what)
