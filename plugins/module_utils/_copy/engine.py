@@ -26,7 +26,14 @@ from .._errors import AuthenticationError, HangarError, NotFoundError, RegistryE
 from .._image.manifest import blob_descriptors
 from .._image.platform import Platform, attestation_subject, is_attestation
 from .._image.schema1 import convert_schema1
-from .._registry.retry import RetryBudget, RetryBudgetExhausted, RetryPolicy, current_retry_budget, retry_budget_scope
+from .._registry.retry import (
+    RetryBudget,
+    RetryBudgetExhausted,
+    RetryPolicy,
+    current_retry_budget,
+    retry_budget_scope,
+    spend_retry,
+)
 from .._registry.transport import deadline_scope
 from .model import (
     COPIED,
@@ -342,6 +349,7 @@ class CopyEngine:
             except RegistryError as exc:
                 if attempt == MANIFEST_PUT_ATTEMPTS or not names_unknown_reference(exc):
                     raise
+                spend_retry("Error %s: %s" % (doing, exc))  # from the image's retry budget
                 self.log("Retrying %s after: %s (attempt %d of %d failed; the destination is looked at again and "
                          "sent what it lacks)" % (doing, exc, attempt, MANIFEST_PUT_ATTEMPTS))
                 with self._retries_lock:
