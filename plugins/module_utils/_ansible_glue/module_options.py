@@ -20,10 +20,11 @@ from .._copy.signing_step import SigningStep, chain_steps
 from .._errors import InputError
 from .._image.platform import PlatformFilter
 from .._image.reference import normalize_registry
-from .._registry.client import RegistryClient
 from .._registry.credentials import CredentialScope, registry_auth_entries
-from .._registry.retry import REQUESTS_IMPORT_ERROR
-from .._signing import keys as signing_keys
+from .._requirements import requests
+
+# Imported where used, not here: the registry client, the signing keys (and so requests, cryptography and PyNaCl)
+# load only in runs that reach a registry or sign, so that a run with nothing to do starts fast (issue 17).
 
 # The destination's credentials: the registry a module writes to (load, mirror) or checks (validate).
 DESTINATION_CREDENTIAL_OPTIONS = dict(
@@ -182,15 +183,26 @@ class SideConnection:
         return {"tls_verify": self.tls_verify, "ca_path": self.ca_path, "auth_file": self.auth_file}.get(key, default)
 
 
+def fail_without(module, *libraries, **kwargs):
+    """Fail with Ansible's usual missing_required_lib() message for the first of these LazyLibrary objects
+    that cannot be imported; probe=True only looks whether each is installed, importing none."""
+    for library in libraries:
+        error = library.import_error(**kwargs)
+        if error:
+            module.fail_json(msg=missing_required_lib(library.package), exception=error)
+
+
 def fail_without_requirements(module):
-    """Fail the module with Ansible's usual message when the Python library requests is missing."""
-    if REQUESTS_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
+    """Fail the module with Ansible's usual message when the Python library requests is missing (looked for,
+    not imported: the first request imports it)."""
+    fail_without(module, requests, probe=True)
 
 
 def registry_client(module, registry, connection, jobs):
     """A RegistryClient with connections for `jobs` images at once, logging through the module's debug;
     `connection` is a bound SideConnection."""
+    from .._registry.client import RegistryClient
+
     return RegistryClient(registry, pool_size=max(20, jobs * 4), log=module.debug,
                           **connection.client_kwargs(registry))
 
@@ -202,16 +214,17 @@ def registry_stores(module, credentials, jobs):
 
 def fail_without_signing_requirements(module):
     """Fail with Ansible's usual message when cryptography or PyNaCl is missing."""
-    if signing_keys.CRYPTOGRAPHY_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=signing_keys.CRYPTOGRAPHY_IMPORT_ERROR)
-    if signing_keys.NACL_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("pynacl"), exception=signing_keys.NACL_IMPORT_ERROR)
+    from .._signing import keys
+
+    fail_without(module, *keys.LIBRARIES)
 
 
 def signing_passphrase(params):
     """The passphrase from sigstore_passphrase_file (its first line) or sigstore_passphrase; None if neither."""
     if params.get("sigstore_passphrase_file"):
-        return signing_keys.read_passphrase_file(params["sigstore_passphrase_file"])
+        from .._signing import keys
+
+        return keys.read_passphrase_file(params["sigstore_passphrase_file"])
     return params.get("sigstore_passphrase")
 
 
@@ -222,7 +235,9 @@ def signing_key(module):
     if not params.get("sigstore_private_key"):
         return None
     fail_without_signing_requirements(module)
-    return signing_keys.load_private_key_file(params["sigstore_private_key"], signing_passphrase(params))
+    from .._signing import keys
+
+    return keys.load_private_key_file(params["sigstore_private_key"], signing_passphrase(params))
 
 
 def signing_public_keys(module):
@@ -231,7 +246,9 @@ def signing_public_keys(module):
     if not paths:
         return []
     fail_without_signing_requirements(module)
-    return [signing_keys.load_public_key_file(path) for path in paths]
+    from .._signing import keys
+
+    return [keys.load_public_key_file(path) for path in paths]
 
 
 def after_copy_steps(module, key=None):

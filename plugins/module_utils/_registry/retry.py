@@ -14,16 +14,9 @@ from __future__ import annotations
 import email.utils
 import random
 import time
-import traceback
 from dataclasses import dataclass, field
 
-try:
-    import requests
-except ImportError:  # the one place that notices: modules report it with missing_required_lib("requests")
-    requests = None
-    REQUESTS_IMPORT_ERROR = traceback.format_exc()
-else:
-    REQUESTS_IMPORT_ERROR = None
+from .._requirements import requests
 
 RETRY_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
 

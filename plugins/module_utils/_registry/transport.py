@@ -27,14 +27,10 @@ from .._errors import (
 )
 from .._image.digest import DIGEST_RE
 from .._image.reference import DOCKER_HUB, normalize_registry
+from .._requirements import requests, urllib3
 from .auth import RegistryAuth, basic_authorization
 from .credentials import find_credentials
-from .retry import REQUESTS_IMPORT_ERROR, RETRY_STATUSES, RetryPolicy, describe_transient_error, exception_chain
-
-if not REQUESTS_IMPORT_ERROR:
-    import requests
-    import urllib3
-    from requests.adapters import HTTPAdapter
+from .retry import RETRY_STATUSES, RetryPolicy, describe_transient_error, exception_chain
 
 DOCKER_HUB_API_HOST = "registry-1.docker.io"
 REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
@@ -256,7 +252,7 @@ class RegistryTransport:
 
     def __init__(self, registry, username=None, password=None, auth_file=None, tls_verify=True,
                  ca_path=None, pool_size=20, timeout=60.0, retry=None, log=None, option_prefix=""):
-        if REQUESTS_IMPORT_ERROR:
+        if requests.import_error():
             raise HangarError("RegistryClient needs the Python library requests, which is not installed")
         self.registry = normalize_registry(registry)
         self.stats = TransferStats()
@@ -532,7 +528,7 @@ def _new_session(pool_size, host):
     session.proxies = requests.utils.get_environ_proxies("https://%s/" % host)
     session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
     session.headers["User-Agent"] = USER_AGENT
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
