@@ -11,7 +11,6 @@ date) is honoured. A 5xx whose registry error code names a problem with the requ
 
 from __future__ import annotations
 
-import email.utils
 import random
 import time
 from dataclasses import dataclass, field
@@ -43,6 +42,8 @@ def parse_retry_after(value, now=None):
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils  # requests imports it anyway; a run that sends no request does not
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

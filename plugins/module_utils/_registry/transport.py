@@ -9,7 +9,6 @@ answers into our errors. RegistryClient (client.py) builds the distribution API 
 from __future__ import annotations
 
 import contextlib
-import http.cookiejar
 import json
 import os
 import ssl
@@ -521,6 +520,8 @@ class RegistryTransport:
 
 
 def _new_session(pool_size, host):
+    import http.cookiejar  # with requests, on the first client: a run that reaches no registry imports neither
+
     session = requests.Session()
     # The environment is read once here rather than on every request (requests' trust_env costs
     # a scan of os.environ per request); this also keeps ~/.netrc credentials out of our requests.
