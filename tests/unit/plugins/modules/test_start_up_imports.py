@@ -84,7 +84,7 @@ def test_a_missing_signing_library_fails_a_signing_mirror_before_any_work(tmp_pa
     assert "requests" not in loaded  # it failed before reaching any registry
 
 
-def test_a_missing_jmespath_fails_image_list_queries(tmp_path):
+def test_a_missing_jmespath_fails_image_list_queries():
     result, _loaded = run_module_fresh("hangar_image_list", {"images": ["alpine:3"], "queries": ["spec.image"]},
                                        missing=["jmespath"])
     assert result["failed"] is True
@@ -92,8 +92,8 @@ def test_a_missing_jmespath_fails_image_list_queries(tmp_path):
 
 
 def test_a_missing_jmespath_fails_archive_info_queries(tmp_path):
-    result, _loaded = run_module_fresh("hangar_archive_info", {"archive": str(tmp_path / "none.zip"),
-                                                                "query": "[].name"}, missing=["jmespath"])
+    args = {"archive": str(tmp_path / "none.zip"), "query": "[].name"}
+    result, _loaded = run_module_fresh("hangar_archive_info", args, missing=["jmespath"])
     assert result["failed"] is True
     assert "Failed to import the required Python library (jmespath)" in result["msg"], result["msg"]
 
