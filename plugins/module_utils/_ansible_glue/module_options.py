@@ -121,11 +121,11 @@ def required_together(spec):
     return [list(pair) for pair in CREDENTIAL_PAIRS if all(name in spec for name in pair)]
 
 
-def fail_without(module, *libraries, **kwargs):
+def fail_without(module, *libraries, probe=False):
     """Fail with Ansible's usual missing_required_lib() message for the first of these LazyLibrary objects
     that cannot be imported; probe=True only looks whether each is installed, importing none."""
     for library in libraries:
-        error = library.import_error(**kwargs)
+        error = library.import_error(probe=probe)
         if error:
             module.fail_json(msg=missing_required_lib(library.package), exception=error)
 
