@@ -13,12 +13,12 @@ import time
 from collections import Counter
 from dataclasses import replace
 
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.copy_options import (
+    copy_options as module_copy_options,
+)
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
     PLATFORM_OPTIONS,
     TRANSFER_OPTIONS,
-)
-from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
-    copy_options as module_copy_options,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._archive.reader import ArchiveReader
 from ansible_collections.airgap.hangar.plugins.module_utils._archive.writer import ArchiveWriter

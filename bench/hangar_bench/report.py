@@ -197,6 +197,9 @@ class Results:
                       "ansible.module_utils.basic %.3f s (`python -X importtime`)."
                       % (figures["runs"], figures["ping"], figures["module"], figures["import_module"] or 0,
                          figures["import_basic"] or 0)]
+            if figures.get("import_modules"):
+                lines += ["", "Import of each module, Ansible's basic apart (medians): %s."
+                          % ", ".join("%s %.3f s" % item for item in sorted(figures["import_modules"].items()))]
         if self._samples("mirror-release", REPLAY):
             replay = median_sample_of(self._samples("mirror-release", REPLAY))
             lines += ["", "Replayed minimum for mirror release: %s requests over %s connections (replay.py)."

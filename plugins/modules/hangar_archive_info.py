@@ -206,23 +206,17 @@ msg:
 
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
     REGISTRY_OPTIONS,
     argument_spec,
+    fail_without,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._archive.inspect import describe, verify
 from ansible_collections.airgap.hangar.plugins.module_utils._archive.reader import ArchiveReader
 from ansible_collections.airgap.hangar.plugins.module_utils._errors import HangarError
-
-try:
-    import jmespath
-except ImportError:
-    jmespath = None
-    JMESPATH_IMPORT_ERROR = traceback.format_exc()
-else:
-    JMESPATH_IMPORT_ERROR = None
+from ansible_collections.airgap.hangar.plugins.module_utils._requirements import jmespath
 
 
 class ArchiveInfoManager:
@@ -232,8 +226,7 @@ class ArchiveInfoManager:
         self.results = []
         self.expression = None
         if self.params["query"] is not None:
-            if jmespath is None:
-                module.fail_json(msg=missing_required_lib("jmespath"), exception=JMESPATH_IMPORT_ERROR)
+            fail_without(module, jmespath)
             try:
                 self.expression = jmespath.compile(self.params["query"])
             except jmespath.exceptions.JMESPathError as exc:

@@ -148,6 +148,8 @@ from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module
     REGISTRY_OPTIONS,
     argument_spec,
     fail_without_requirements,
+)
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.registry_connections import (
     registry_client,
     registry_credentials,
 )

@@ -283,6 +283,8 @@ from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module
     argument_spec,
     fail_without_requirements,
     parse_jobs,
+)
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.registry_connections import (
     registry_credentials,
     registry_stores,
 )

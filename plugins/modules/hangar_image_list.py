@@ -352,13 +352,13 @@ msg:
 
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
     REGISTRY_OPTIONS,
     argument_spec,
+    fail_without,
 )
-from ansible_collections.airgap.hangar.plugins.module_utils._discovery.documents import YAML_IMPORT_ERROR
 from ansible_collections.airgap.hangar.plugins.module_utils._discovery.listing import (
     ImageListRequest,
     generate_image_list,
@@ -366,9 +366,9 @@ from ansible_collections.airgap.hangar.plugins.module_utils._discovery.listing i
     render_list,
     write_text,
 )
-from ansible_collections.airgap.hangar.plugins.module_utils._discovery.queries import JMESPATH_IMPORT_ERROR
 from ansible_collections.airgap.hangar.plugins.module_utils._errors import HangarError
 from ansible_collections.airgap.hangar.plugins.module_utils._image.image_list import parse_line
+from ansible_collections.airgap.hangar.plugins.module_utils._requirements import jmespath, yaml
 
 MAX_WARNINGS = 20
 
@@ -458,10 +458,9 @@ def main():
         required_one_of=[("charts", "manifests", "images")],
         supports_check_mode=True,
     )
-    if YAML_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR)
-    if module.params["queries"] and JMESPATH_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("jmespath"), exception=JMESPATH_IMPORT_ERROR)
+    fail_without(module, yaml, probe=True)
+    if module.params["queries"]:
+        fail_without(module, jmespath)
     if module.params["values"] and not module.params["charts"]:
         module.warn("values are merged over the values of charts, and no charts are given: values ignored")
     if module.params["queries"] and not module.params["manifests"]:

@@ -206,25 +206,29 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.copy_options import (
+    after_copy_steps,
+    copy_options,
+)
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
     ARTIFACT_OPTIONS,
     PLATFORM_OPTIONS,
     REGISTRY_OPTIONS,
     SIGNING_OPTIONS,
     TRANSFER_OPTIONS,
-    after_copy_steps,
     argument_spec,
-    copy_options,
     fail_without_requirements,
+    required_together,
+)
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.registry_connections import (
     registry_client,
     registry_credentials,
-    required_together,
-    signing_key,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_report import (
     run_module_manager,
     run_result,
 )
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.signing_options import signing_key
 from ansible_collections.airgap.hangar.plugins.module_utils._archive.checksum import verify_checksum_file
 from ansible_collections.airgap.hangar.plugins.module_utils._archive.reader import ArchiveReader
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.archive_store import ArchiveSource

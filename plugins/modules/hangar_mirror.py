@@ -195,6 +195,10 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.copy_options import (
+    after_copy_steps,
+    copy_options,
+)
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
     ARTIFACT_OPTIONS,
     PLATFORM_OPTIONS,
@@ -202,19 +206,19 @@ from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module
     SIGNING_OPTIONS,
     SOURCE_REGISTRY_OPTIONS,
     TRANSFER_OPTIONS,
-    after_copy_steps,
     argument_spec,
-    copy_options,
     fail_without_requirements,
+    required_together,
+)
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.registry_connections import (
     registry_credentials,
     registry_stores,
-    required_together,
-    signing_key,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_report import (
     run_module_manager,
     run_result,
 )
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.signing_options import signing_key
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.engine import CopyEngine, run_parallel
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.harbor_projects import HarborProjects
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.mirror_plan import plan_mirror

@@ -310,19 +310,23 @@ from dataclasses import replace
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.copy_options import (
+    after_copy_steps,
+    copy_options,
+)
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
     ARTIFACT_OPTIONS,
     CONNECTION_OPTIONS,
     PLATFORM_OPTIONS,
     SOURCE_CREDENTIAL_OPTIONS,
     TRANSFER_OPTIONS,
-    after_copy_steps,
     argument_spec,
-    copy_options,
     fail_without_requirements,
+    required_together,
+)
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.registry_connections import (
     registry_credentials,
     registry_stores,
-    required_together,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_report import (
     run_module_manager,

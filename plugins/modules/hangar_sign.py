@@ -167,10 +167,11 @@ from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module
     argument_spec,
     fail_without_requirements,
     parse_jobs,
+    required_together,
+)
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.registry_connections import (
     registry_credentials,
     registry_stores,
-    required_together,
-    signing_key,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_report import (
     failed_lines,
@@ -178,6 +179,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_re
     run_module_manager,
     write_failed_file,
 )
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.signing_options import signing_key
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.engine import run_parallel
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.model import FAILED, SIGNED, UNCHANGED
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.sign_images import plan_sign, sign_image

@@ -99,7 +99,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
-from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.signing_options import (
     fail_without_signing_requirements,
     signing_passphrase,
 )

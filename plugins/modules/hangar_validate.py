@@ -210,18 +210,19 @@ from contextlib import ExitStack
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.copy_options import copy_options
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.module_options import (
     PLATFORM_OPTIONS,
     REGISTRY_OPTIONS,
     SOURCE_REGISTRY_OPTIONS,
     TRANSFER_OPTIONS,
     argument_spec,
-    copy_options,
     fail_without_requirements,
+    required_together,
+)
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.registry_connections import (
     registry_credentials,
     registry_stores,
-    required_together,
-    signing_public_keys,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_report import (
     check_mode_failed_file_note,
@@ -229,6 +230,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.run_re
     run_module_manager,
     write_failed_file,
 )
+from ansible_collections.airgap.hangar.plugins.module_utils._ansible_glue.signing_options import signing_public_keys
 from ansible_collections.airgap.hangar.plugins.module_utils._archive.reader import ArchiveReader
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.archive_store import ArchiveSource
 from ansible_collections.airgap.hangar.plugins.module_utils._copy.engine import run_parallel

@@ -1,7 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: airgap.hangar contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Options shared by the modules, defined once (private module_utils; imports Ansible, for modules only).
+"""Options shared by the modules, defined once, and the checks for the libraries they need (private module_utils;
+imports Ansible, for modules only).
+
+Kept light: a module imports the glue it uses (registry_connections.py, signing_options.py,
+copy_options.py), so Ansible packs into its payload only the library code it can reach.
 
 Documented once in plugins/doc_fragments/hangar.py: DOCUMENTATION for REGISTRY_OPTIONS, SOURCE for
 SOURCE_REGISTRY_OPTIONS, PLATFORMS for PLATFORM_OPTIONS, TRANSFER for TRANSFER_OPTIONS.
@@ -13,17 +17,8 @@ import re
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
-from .._copy.artifacts import ArtifactCarrier
-from .._copy.model import CopyOptions
-from .._copy.registry_store import RegistryStorePool
-from .._copy.signing_step import SigningStep, chain_steps
 from .._errors import InputError
-from .._image.platform import PlatformFilter
-from .._image.reference import normalize_registry
-from .._registry.client import RegistryClient
-from .._registry.credentials import CredentialScope, registry_auth_entries
-from .._registry.retry import REQUESTS_IMPORT_ERROR
-from .._signing import keys as signing_keys
+from .._requirements import requests
 
 # The destination's credentials: the registry a module writes to (load, mirror) or checks (validate).
 DESTINATION_CREDENTIAL_OPTIONS = dict(
@@ -120,121 +115,22 @@ def parse_jobs(value):
     return value
 
 
-def copy_options(params, check_mode):
-    """CopyOptions from module parameters (the options each module has; others take defaults)."""
-    jobs = parse_jobs(params.get("jobs", 4))
-    return CopyOptions(
-        platforms=PlatformFilter(params.get("arch"), params.get("os")),
-        provenance=params.get("provenance", True),
-        overwrite=params.get("overwrite", False) or False,
-        platform_tags=params.get("platform_tags", False) or False,
-        check_mode=check_mode,
-        timeout=parse_timeout(params.get("timeout", "10m")),
-        blob_jobs=max(4, jobs),
-    )
-
-
 def required_together(spec):
     """The credential pairs of `spec` for AnsibleModule's required_together: a user name without its password
     (or the reverse) is an error, not a silent anonymous login."""
     return [list(pair) for pair in CREDENTIAL_PAIRS if all(name in spec for name in pair)]
 
 
-def registry_credentials(params, prefix="", tls_prefix=None):
-    """The connection of one side of a run: `<prefix>username`/`<prefix>password` (scoped by a
-    CredentialScope to the side's one registry), registry_auth, auth_file, and `<tls_prefix>tls_verify` and
-    `<tls_prefix>ca_path` (tls_prefix defaults to prefix). Bind it to the side's registries, then give it to
-    registry_stores() or registry_client()."""
-    tls_prefix = prefix if tls_prefix is None else tls_prefix
-    names = (prefix + "username", "source_registry" if prefix == "source_" else "registry")
-    return SideConnection(
-        CredentialScope(params.get(prefix + "username"), params.get(prefix + "password"),
-                        registry_auth_entries(params.get("registry_auth")), names),
-        params.get("auth_file"), params.get(tls_prefix + "tls_verify", True), params.get(tls_prefix + "ca_path"),
-        option_prefix=tls_prefix)
-
-
-class SideConnection:
-    """What a RegistryClient of one side needs: the credential scope, the auth file and TLS settings."""
-
-    def __init__(self, scope, auth_file, tls_verify, ca_path, option_prefix=""):
-        self.scope = scope
-        self.option_prefix = option_prefix  # hints in errors name this side's options (source_tls_verify)
-        self.auth_file = auth_file
-        self.tls_verify = tls_verify
-        self.ca_path = ca_path
-
-    def bind(self, registries, named=None):
-        self.scope.bind(registries, named)
-        return self
-
-    def client_kwargs(self, registry):
-        """RegistryClient keyword arguments for `registry`: the credentials scoped to it, else none (so the
-        client reads the auth files for it)."""
-        credentials = self.scope.credentials_for(normalize_registry(registry))
-        return dict(username=credentials.username if credentials else None,
-                    password=credentials.password if credentials else None,
-                    auth_file=self.auth_file, tls_verify=self.tls_verify, ca_path=self.ca_path,
-                    option_prefix=self.option_prefix)
-
-    def get(self, key, default=None):
-        """tls_verify, ca_path and auth_file by name."""
-        return {"tls_verify": self.tls_verify, "ca_path": self.ca_path, "auth_file": self.auth_file}.get(key, default)
+def fail_without(module, *libraries, probe=False):
+    """Fail with Ansible's usual missing_required_lib() message for the first of these LazyLibrary objects
+    that cannot be imported; probe=True only looks whether each is installed, importing none."""
+    for library in libraries:
+        error = library.import_error(probe=probe)
+        if error:
+            module.fail_json(msg=missing_required_lib(library.package), exception=error)
 
 
 def fail_without_requirements(module):
-    """Fail the module with Ansible's usual message when the Python library requests is missing."""
-    if REQUESTS_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
-
-
-def registry_client(module, registry, connection, jobs):
-    """A RegistryClient with connections for `jobs` images at once, logging through the module's debug;
-    `connection` is a bound SideConnection."""
-    return RegistryClient(registry, pool_size=max(20, jobs * 4), log=module.debug,
-                          **connection.client_kwargs(registry))
-
-
-def registry_stores(module, credentials, jobs):
-    """A RegistryStorePool whose clients registry_client() makes with these credentials."""
-    return RegistryStorePool(lambda registry: registry_client(module, registry, credentials, jobs))
-
-
-def fail_without_signing_requirements(module):
-    """Fail with Ansible's usual message when cryptography or PyNaCl is missing."""
-    if signing_keys.CRYPTOGRAPHY_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=signing_keys.CRYPTOGRAPHY_IMPORT_ERROR)
-    if signing_keys.NACL_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("pynacl"), exception=signing_keys.NACL_IMPORT_ERROR)
-
-
-def signing_passphrase(params):
-    """The passphrase from sigstore_passphrase_file (its first line) or sigstore_passphrase; None if neither."""
-    if params.get("sigstore_passphrase_file"):
-        return signing_keys.read_passphrase_file(params["sigstore_passphrase_file"])
-    return params.get("sigstore_passphrase")
-
-
-def signing_key(module):
-    """The PrivateKey of sigstore_private_key, loaded (and so the passphrase checked) before any work;
-    None when no key is given."""
-    params = module.params
-    if not params.get("sigstore_private_key"):
-        return None
-    fail_without_signing_requirements(module)
-    return signing_keys.load_private_key_file(params["sigstore_private_key"], signing_passphrase(params))
-
-
-def signing_public_keys(module):
-    """The PublicKeys of sigstore_public_key (a path or a list of paths); [] when none is given."""
-    paths = module.params.get("sigstore_public_key") or []
-    if not paths:
-        return []
-    fail_without_signing_requirements(module)
-    return [signing_keys.load_public_key_file(path) for path in paths]
-
-
-def after_copy_steps(module, key=None):
-    """What the engine runs after each image: carry its artifacts unless remove_signatures, then sign with `key`."""
-    carrier = None if module.params.get("remove_signatures") else ArtifactCarrier(module.check_mode)
-    return chain_steps(carrier, SigningStep(key, module.check_mode) if key else None)
+    """Fail the module with Ansible's usual message when the Python library requests is missing (looked for,
+    not imported: the first request imports it)."""
+    fail_without(module, requests, probe=True)

@@ -31,11 +31,7 @@ from datetime import datetime
 from .._errors import InputError
 from .._image.digest import CHUNK_SIZE, sha256_digest
 from .._image.media_types import OCI_MANIFEST
-
-try:
-    import yaml
-except ImportError:  # reported when a chart is read
-    yaml = None
+from .._requirements import yaml  # a missing PyYAML is reported when a chart is read
 
 CHART_PROJECT = "hangar-helm"
 FILE_PROJECT = "hangar-file"
@@ -164,7 +160,7 @@ def file_artifact(path, created=None):
 
 def chart_metadata(data, where):
     """Chart.yaml of a packaged chart, as a dict."""
-    if yaml is None:
+    if yaml.import_error():
         raise InputError("Error reading chart %s: the Python library PyYAML is needed to read Chart.yaml" % where)
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
@@ -188,7 +184,7 @@ def package_chart_directory(directory):
         raise InputError("Error reading chart %s: the directory has no Chart.yaml" % directory)
     with open(os.path.join(directory, "Chart.yaml"), "rb") as stream:
         try:
-            name = (yaml.safe_load(stream) or {}).get("name") if yaml is not None else None
+            name = (yaml.safe_load(stream) or {}).get("name") if not yaml.import_error() else None
         except (yaml.YAMLError, AttributeError) as exc:
             raise InputError("Error reading chart %s: Chart.yaml is not valid YAML: %s" % (directory, exc)) from exc
     name = name if isinstance(name, str) and name else os.path.basename(directory)

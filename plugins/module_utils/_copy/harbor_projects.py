@@ -10,7 +10,6 @@ created fails with the reason instead of being pushed.
 from __future__ import annotations
 
 from .._errors import RegistryError
-from .._harbor.client import HarborClient
 from .model import FAILED
 
 
@@ -25,6 +24,8 @@ class HarborProjects:
         Harbor gets the credentials the registry client found for that registry (options, registry_auth,
         auth files, credential helpers): one lookup for both. `connection` gives the TLS settings;
         `deadline` (seconds) bounds the whole Harbor phase, as the images' timeout bounds each image."""
+        from .._harbor.client import HarborClient  # only runs that create projects import the Harbor client
+
         try:
             base_url = client.base_url
             found = client.credentials

@@ -13,7 +13,6 @@ public keys and whose payload names exactly that digest. The reasons follow the 
 from __future__ import annotations
 
 from .._errors import HangarError
-from .._signing.registry_signatures import describe, verify_digest
 from .model import FAILED
 
 
@@ -34,6 +33,8 @@ def verify_signatures(target, result, public_keys, platforms=False):
     client = getattr(target, "client", None)
     if client is None or not public_keys or result.dest_ref is None:
         return result
+    from .._signing.registry_signatures import describe, verify_digest  # only runs given keys load signing code
+
     problems = []
     try:
         for digest in signature_digests(client, result, platforms):

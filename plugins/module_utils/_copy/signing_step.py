@@ -12,7 +12,6 @@ carries a signature verifying with this key is left alone, so a rerun appends no
 from __future__ import annotations
 
 from .._errors import HangarError
-from .._signing.registry_signatures import sign_digest
 from .model import FAILED
 
 ATTESTATION_PLATFORM = "unknown/unknown"
@@ -44,6 +43,8 @@ class SigningStep:
         client = getattr(destination, "client", None)
         if client is None or self.key is None:
             return
+        from .._signing.registry_signatures import sign_digest  # a run that signs nothing imports no signing code
+
         identity = signing_identity(dest_ref)
         for digest in signing_targets(result):
             try:

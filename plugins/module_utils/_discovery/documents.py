@@ -4,23 +4,14 @@
 """YAML documents from files and archive members, read safely and within bounds (private module_utils, no
 Ansible imports).
 
-PyYAML is imported here only, inside try/except: ansible-test's import test runs without it, and the module
-then fails with missing_required_lib("PyYAML").
+PyYAML is imported when the first document is read (`_requirements.py`): ansible-test's import test runs
+without it, and the module then fails with missing_required_lib("PyYAML").
 """
 
 from __future__ import annotations
 
-import traceback
-
 from .._errors import InputError
-
-try:
-    import yaml
-except ImportError:
-    yaml = None
-    YAML_IMPORT_ERROR = traceback.format_exc()
-else:
-    YAML_IMPORT_ERROR = None
+from .._requirements import yaml
 
 # Chart.yaml, values files and rendered manifests are small; a bigger file is not what the user meant.
 MAX_DOCUMENT_BYTES = 32 * 1024 * 1024

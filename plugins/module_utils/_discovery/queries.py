@@ -5,26 +5,17 @@
 (private module_utils, no Ansible imports).
 
 A query's result may be a string, or a list (nested lists flattened) whose strings are all taken; anything
-else, and a document where the query finds nothing, adds nothing. jmespath is imported here only, inside
-try/except, so that the import test passes without it; the module asks for it only when queries are given.
+else, and a document where the query finds nothing, adds nothing. jmespath is imported when the first
+query is compiled (`_requirements.py`), so that the import test passes without it; the module asks for it only
+when queries are given.
 """
 
 from __future__ import annotations
 
-import traceback
 from dataclasses import replace
 
 from .._errors import InputError
-
-try:
-    import jmespath
-    from jmespath.exceptions import JMESPathError
-except ImportError:
-    jmespath = None
-    JMESPathError = Exception
-    JMESPATH_IMPORT_ERROR = traceback.format_exc()
-else:
-    JMESPATH_IMPORT_ERROR = None
+from .._requirements import jmespath
 
 
 def _strings(value):
@@ -48,7 +39,7 @@ class Queries:
                                  % (number, expression))
             try:
                 self.compiled.append((expression, jmespath.compile(expression)))
-            except JMESPathError as exc:
+            except jmespath.exceptions.JMESPathError as exc:
                 raise InputError("invalid queries[%d] %r: not a JMESPath expression: %s"
                                  % (number, expression, str(exc).replace("\n", " "))) from exc
 
@@ -57,7 +48,7 @@ class Queries:
         for expression, compiled in self.compiled:
             try:
                 result = compiled.search(document)
-            except JMESPathError:
+            except jmespath.exceptions.JMESPathError:
                 continue  # a function applied to a field this document does not have in that type
             for text in _strings(result):
                 path = "%s | %s" % (location.path, expression) if location.path else expression

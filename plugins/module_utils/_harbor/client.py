@@ -22,12 +22,9 @@ from .._errors import HangarError, HarborError, InputError
 from .._image.media_types import loads_bounded
 from .._image.reference import normalize_registry
 from .._registry.credentials import find_credentials
-from .._registry.retry import REQUESTS_IMPORT_ERROR, RetryPolicy, describe_transient_error
+from .._registry.retry import RetryPolicy, describe_transient_error
 from .._registry.transport import bounded_timeout, deadline_scope, read_bounded
-
-if not REQUESTS_IMPORT_ERROR:
-    import requests
-    import urllib3
+from .._requirements import requests, urllib3
 
 API_PATH = "/api/v2.0"
 PROJECT_NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*\Z")
@@ -139,7 +136,7 @@ class HarborClient:
                  log=None, auth_file=None, lookup=True, deadline=None):
         """Without username, credentials come from the same lookup as the registry's (auth_file, else the
         default auth files and credential helpers) for Harbor's host, unless lookup is False."""
-        if REQUESTS_IMPORT_ERROR:
+        if requests.import_error():
             raise HangarError("HarborClient needs the Python library requests, which is not installed")
         self.url = _base_url(url)
         if not username and lookup:

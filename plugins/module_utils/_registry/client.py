@@ -27,14 +27,9 @@ from .._errors import DigestMismatchError, HangarError, RegistryError, Unsupport
 from .._image.digest import CHUNK_SIZE, DIGEST_RE, VerifyingReader, sha256_digest, validate_digest
 from .._image.manifest import Manifest
 from .._image.media_types import ACCEPT_MANIFESTS, DOCKER_MANIFEST_V1_SIGNED
+from .._requirements import requests
 from .auth import CATALOG_SCOPE, repository_scope
-from .retry import (
-    REQUESTS_IMPORT_ERROR,
-    RetryBudgetExhausted,
-    describe_transient_error,
-    is_transient_error,
-    spend_retry,
-)
+from .retry import RetryBudgetExhausted, describe_transient_error, is_transient_error, spend_retry
 from .transport import (
     MAX_CONFIG_SIZE,
     MAX_MANIFEST_SIZE,
@@ -44,9 +39,6 @@ from .transport import (
     iter_body,
     read_bounded,
 )
-
-if not REQUESTS_IMPORT_ERROR:
-    import requests
 
 
 def _with_digest(location, digest):

@@ -18,22 +18,13 @@ makes on that thread draws from it. When one runs out, RetryBudgetExhausted name
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import random
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field
 
 from .._errors import HangarError
-
-try:
-    import requests
-except ImportError:  # the one place that notices: modules report it with missing_required_lib("requests")
-    requests = None
-    REQUESTS_IMPORT_ERROR = traceback.format_exc()
-else:
-    REQUESTS_IMPORT_ERROR = None
+from .._requirements import requests
 
 RETRY_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
 
@@ -60,6 +51,8 @@ def parse_retry_after(value, now=None):
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils  # requests imports it anyway; a run that sends no request does not
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

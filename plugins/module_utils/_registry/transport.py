@@ -9,7 +9,6 @@ answers into our errors. RegistryClient (client.py) builds the distribution API 
 from __future__ import annotations
 
 import contextlib
-import http.cookiejar
 import json
 import os
 import ssl
@@ -27,21 +26,16 @@ from .._errors import (
 )
 from .._image.digest import DIGEST_RE
 from .._image.reference import DOCKER_HUB, normalize_registry
+from .._requirements import requests, urllib3
 from .auth import RegistryAuth, basic_authorization, repository_scope
 from .credentials import find_credentials
 from .retry import (
-    REQUESTS_IMPORT_ERROR,
     RETRY_STATUSES,
     RetryBudgetExhausted,
     RetryPolicy,
     describe_transient_error,
     exception_chain,
 )
-
-if not REQUESTS_IMPORT_ERROR:
-    import requests
-    import urllib3
-    from requests.adapters import HTTPAdapter
 
 DOCKER_HUB_API_HOST = "registry-1.docker.io"
 REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
@@ -264,7 +258,7 @@ class RegistryTransport:
 
     def __init__(self, registry, username=None, password=None, auth_file=None, tls_verify=True,
                  ca_path=None, pool_size=20, timeout=60.0, retry=None, log=None, option_prefix=""):
-        if REQUESTS_IMPORT_ERROR:
+        if requests.import_error():
             raise HangarError("RegistryClient needs the Python library requests, which is not installed")
         self.registry = normalize_registry(registry)
         self.stats = TransferStats()
@@ -553,6 +547,8 @@ class RegistryTransport:
 
 
 def _new_session(pool_size, host):
+    import http.cookiejar  # with requests, on the first client: a run that reaches no registry imports neither
+
     session = requests.Session()
     # The environment is read once here rather than on every request (requests' trust_env costs
     # a scan of os.environ per request); this also keeps ~/.netrc credentials out of our requests.
@@ -560,7 +556,7 @@ def _new_session(pool_size, host):
     session.proxies = requests.utils.get_environ_proxies("https://%s/" % host)
     session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
     session.headers["User-Agent"] = USER_AGENT
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

@@ -18,29 +18,19 @@ import binascii
 import json
 import os
 import re
-import traceback
 
 from .._errors import SigningError
+from .._requirements import LazyLibrary
 
-try:
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-except ImportError:  # modules report it with missing_required_lib("cryptography")
-    CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
-    InvalidSignature = ValueError
-else:
-    CRYPTOGRAPHY_IMPORT_ERROR = None
-
-try:
-    from nacl.exceptions import CryptoError
-    from nacl.secret import SecretBox
-except ImportError:  # modules report it with missing_required_lib("pynacl")
-    NACL_IMPORT_ERROR = traceback.format_exc()
-    CryptoError = ValueError
-else:
-    NACL_IMPORT_ERROR = None
+# Imported when a key is first used (modules report a missing one with missing_required_lib()).
+crypto_exceptions = LazyLibrary("cryptography.exceptions")
+hashes = LazyLibrary("cryptography.hazmat.primitives.hashes")
+serialization = LazyLibrary("cryptography.hazmat.primitives.serialization")
+ec = LazyLibrary("cryptography.hazmat.primitives.asymmetric.ec")
+kdf_scrypt = LazyLibrary("cryptography.hazmat.primitives.kdf.scrypt")
+nacl_exceptions = LazyLibrary("nacl.exceptions", "pynacl")
+nacl_secret = LazyLibrary("nacl.secret", "pynacl")
+LIBRARIES = (crypto_exceptions, hashes, serialization, ec, kdf_scrypt, nacl_exceptions, nacl_secret)
 
 COSIGN_LABEL = "ENCRYPTED COSIGN PRIVATE KEY"
 SIGSTORE_LABEL = "ENCRYPTED SIGSTORE PRIVATE KEY"
@@ -60,10 +50,9 @@ _PEM_RE = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----",
 
 def require_crypto():
     """SigningError naming the missing Python library, when one is missing."""
-    if CRYPTOGRAPHY_IMPORT_ERROR:
-        raise SigningError("Error using sigstore keys: the Python library cryptography is not installed")
-    if NACL_IMPORT_ERROR:
-        raise SigningError("Error using sigstore keys: the Python library PyNaCl (pynacl) is not installed")
+    for library in LIBRARIES:
+        if library.import_error():
+            raise SigningError("Error using sigstore keys: the Python library %s is not installed" % library.package)
 
 
 def pem_blocks(data):
@@ -91,7 +80,7 @@ def _as_bytes(passphrase):
 
 
 def scrypt_key(passphrase, salt, n, r, p):
-    return Scrypt(salt=salt, length=KEY_SIZE, n=n, r=r, p=p).derive(_as_bytes(passphrase))
+    return kdf_scrypt.Scrypt(salt=salt, length=KEY_SIZE, n=n, r=r, p=p).derive(_as_bytes(passphrase))
 
 
 def _require_p256(key, what):
@@ -115,7 +104,7 @@ class PublicKey:
         """True when `signature` (DER) is this key's ECDSA/SHA-256 signature over `payload`."""
         try:
             self.key.verify(signature, payload, ec.ECDSA(hashes.SHA256()))
-        except (InvalidSignature, ValueError):
+        except (crypto_exceptions.InvalidSignature, ValueError):
             return False
         return True
 
@@ -163,8 +152,8 @@ def _decrypt_cosign(der_json, passphrase, what):
                            % (what, len(nonce), NONCE_SIZE))
     key = scrypt_key(passphrase, salt, n, r, p)
     try:
-        return SecretBox(key).decrypt(ciphertext, nonce)
-    except CryptoError:
+        return nacl_secret.SecretBox(key).decrypt(ciphertext, nonce)
+    except nacl_exceptions.CryptoError:
         raise SigningError("Error loading %s: wrong passphrase (the key could not be decrypted)" % what) from None
 
 
@@ -253,7 +242,7 @@ def encrypt_cosign_key(private_key, passphrase, scrypt_params=WRITE_SCRYPT, labe
     salt = os.urandom(SALT_SIZE)
     nonce = os.urandom(NONCE_SIZE)
     n, r, p = scrypt_params
-    sealed = SecretBox(scrypt_key(passphrase, salt, n, r, p)).encrypt(der, nonce).ciphertext
+    sealed = nacl_secret.SecretBox(scrypt_key(passphrase, salt, n, r, p)).encrypt(der, nonce).ciphertext
     doc = {"kdf": {"name": "scrypt", "params": {"N": n, "r": r, "p": p}, "salt": base64.b64encode(salt).decode()},
            "cipher": {"name": "nacl/secretbox", "nonce": base64.b64encode(nonce).decode()},
            "ciphertext": base64.b64encode(sealed).decode()}

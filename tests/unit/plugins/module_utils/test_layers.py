@@ -15,16 +15,17 @@ PREFIX = "ansible_collections.airgap.hangar.plugins.module_utils."
 # package -> the packages it may import (besides itself). "_errors" is the one shared module.
 ALLOWED = {
     "_errors": set(),
+    "_requirements": set(),
     "_image": {"_errors"},
-    "_registry": {"_image", "_errors"},
-    "_archive": {"_image", "_errors"},
-    "_harbor": {"_registry", "_image", "_errors"},
-    "_signing": {"_registry", "_image", "_errors"},
+    "_registry": {"_image", "_errors", "_requirements"},
+    "_archive": {"_image", "_errors", "_requirements"},
+    "_harbor": {"_registry", "_image", "_errors", "_requirements"},
+    "_signing": {"_registry", "_image", "_errors", "_requirements"},
     "_copy": {"_signing", "_archive", "_harbor", "_registry", "_image", "_errors"},
     "_inventory": {"_registry", "_image", "_errors"},
-    "_discovery": {"_image", "_errors"},
+    "_discovery": {"_image", "_errors", "_requirements"},
     "_ansible_glue": {"_copy", "_signing", "_harbor", "_archive", "_registry", "_image", "_errors", "_inventory",
-                      "_discovery"},
+                      "_discovery", "_requirements"},
 }
 GLUE = "_ansible_glue"
 
