@@ -32,16 +32,16 @@ def platforms_of(client, repository, tag):
 
 
 def mirror_one(source, destination, repository, tag, arch):
-    [result] = plan_mirror(["%s/%s %s/%s %s" % (source.client.registry, repository, destination.client.registry,
-                                                 repository, tag)])
+    line = "%s/%s %s/%s %s" % (source.client.registry, repository, destination.client.registry, repository, tag)
+    [result] = plan_mirror([line])
     with CopyEngine(CopyOptions(platforms=PlatformFilter(arch, ["linux"]))) as engine:
         engine.copy_image(source, result.source_ref, destination, result.dest_ref, result)
         engine.settle()
     return result
 
 
-def test_a_stale_push_landing_in_the_pause_is_found_and_merged_again(registry, registry_factory, client_for,
-                                                                   image_factory, unique_repo):
+def test_a_stale_push_landing_in_the_pause_is_found_and_merged_again(
+        registry, registry_factory, client_for, image_factory, unique_repo):
     repository = unique_repo("confirm")
     image = image_factory.oci_index(platforms=("linux/amd64", "linux/arm64"), attestations=False)
     for tag in ("1.0", "other"):

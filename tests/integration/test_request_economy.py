@@ -73,7 +73,7 @@ def test_a_new_tag_in_an_existing_repository_still_skips_the_blobs_it_holds(
 
 def test_a_mirror_into_a_token_registry_asks_one_token_for_many_repositories(
         registry, token_registry, client_for, image_factory, unique_repo):
-    repos = [unique_repo("batch") for _ in range(18)]
+    repos = [unique_repo("batch") for _number in range(18)]
     images = {repo: image_factory.docker_image(layer_sizes=(1024,)) for repo in repos}  # no blob shared: no mount
     for repo, image in images.items():
         image.push(client_for(registry), repo, "1.0")
