@@ -9,8 +9,8 @@ from .process import run_measured
 from .tasks import Sample
 
 JOBS = 4
-# The modules' blob pool for JOBS image workers (module_options.copy_options: max(4, jobs)).
-DEFAULT_BLOB_JOBS = max(4, JOBS)
+# The modules' blob pool for JOBS image workers (_ansible_glue/copy_options.py: max(MIN_BLOB_JOBS, jobs)).
+DEFAULT_BLOB_JOBS = max(8, JOBS)
 ENGINE_NAME = "ours (engine)"
 
 
