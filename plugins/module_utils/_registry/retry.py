@@ -17,7 +17,6 @@ makes on that thread draws from it. When one runs out, RetryBudgetExhausted name
 
 from __future__ import annotations
 
-import contextlib
 import random
 import threading
 import time
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 
 from .._errors import HangarError
 from .._requirements import requests
+from .thread_scope import ThreadScope
 
 RETRY_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
 
@@ -71,7 +71,7 @@ class RetryBudgetExhausted(HangarError):
 
 
 _BUDGET_LOCK = threading.Lock()  # one for all budgets: a retry takes from a blob's and its image's at once
-_budgets = threading.local()
+_budgets = ThreadScope()
 
 
 class RetryBudget:
@@ -116,19 +116,13 @@ class RetryBudget:
         return "RetryBudget(%r, used %d of %d)" % (self.what, self.used, self.limit)
 
 
-@contextlib.contextmanager
 def retry_budget_scope(budget):
     """Make `budget` the one every retry of this thread draws from meanwhile (None: only per-request caps)."""
-    previous = getattr(_budgets, "current", None)
-    _budgets.current = budget
-    try:
-        yield budget
-    finally:
-        _budgets.current = previous
+    return _budgets.bound(budget)
 
 
 def current_retry_budget():
-    return getattr(_budgets, "current", None)
+    return _budgets.current()
 
 
 def spend_retry(cause):

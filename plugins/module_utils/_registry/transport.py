@@ -36,6 +36,7 @@ from .retry import (
     describe_transient_error,
     exception_chain,
 )
+from .thread_scope import ThreadScope
 
 DOCKER_HUB_API_HOST = "registry-1.docker.io"
 REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
@@ -56,24 +57,18 @@ PLAIN_HTTP_ANSWER_REASONS = ("WRONG_VERSION_NUMBER", "wrong version number", "HT
                              "record layer failure", "RECORD_LAYER_FAILURE", "packet length too long",
                              "UNKNOWN_PROTOCOL", "unknown protocol")
 
-_deadlines = threading.local()
+_deadlines = ThreadScope()
 
 
-@contextlib.contextmanager
 def deadline_scope(deadline):
     """Bound every request this thread makes meanwhile by `deadline` (an object with remaining() and
     check(doing)): its timeouts never go past it, and answers are read in pieces, checking it between them,
     so that a peer trickling its answer cannot hold the thread past the deadline."""
-    previous = getattr(_deadlines, "current", None)
-    _deadlines.current = deadline
-    try:
-        yield deadline
-    finally:
-        _deadlines.current = previous
+    return _deadlines.bound(deadline)
 
 
 def current_deadline():
-    return getattr(_deadlines, "current", None)
+    return _deadlines.current()
 
 
 def bounded_timeout(timeout, doing="sending a request"):

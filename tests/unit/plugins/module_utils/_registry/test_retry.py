@@ -15,16 +15,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils._registry.retry impo
     is_transient_error,
     parse_retry_after,
 )
-
-
-class FakeResponse:
-    def __init__(self, status, headers=None):
-        self.status_code = status
-        self.headers = headers or {}
-        self.closed = False
-
-    def close(self):
-        self.closed = True
+from tests.support.fake_response import FakeResponse
 
 
 def policy(**overrides):

@@ -13,16 +13,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils._registry.retry impo
     retry_budget_scope,
     spend_retry,
 )
-
-
-class FakeResponse:
-    def __init__(self, status, headers=None):
-        self.status_code = status
-        self.headers = headers or {}
-        self.closed = False
-
-    def close(self):
-        self.closed = True
+from tests.support.fake_response import FakeResponse
 
 
 def quick_policy(attempts=5):
