@@ -334,9 +334,7 @@ class CopyEngine:
     def _push_platform_manifests_again(self, source, source_ref, destination, dest_ref, result, deadline, plan,
                                        manifests, extra_blobs):
         """_push_platform_manifests on a fresh look at the destination, not on what this run believes."""
-        forget = getattr(destination, "forget_blobs", None)
-        if forget is not None:
-            forget(dest_ref, [d["digest"] for d in plan.selected])
+        forget_at(destination, dest_ref, [d["digest"] for d in plan.selected])
         self._push_platform_manifests(source, source_ref, destination, dest_ref, result, deadline, plan, manifests,
                                       extra_blobs)
 
@@ -362,9 +360,7 @@ class CopyEngine:
     def _send_blobs_again(self, source, source_ref, destination, dest_ref, manifest, extra_blobs, result, deadline):
         """The blobs of `manifest` the destination lacks on a fresh look (not what this run believes
         it holds), sent or mounted; counted in `result` as copied or mounted only."""
-        forget = getattr(destination, "forget_blobs", None)
-        if forget is not None:
-            forget(dest_ref, [d["digest"] for d in blob_descriptors(manifest)])
+        forget_at(destination, dest_ref, [d["digest"] for d in blob_descriptors(manifest)])
         again = ImageResult(result.source_ref, result.destination)
         self._copy_blobs(source, source_ref, destination, dest_ref, manifest, extra_blobs, again, deadline)
         result.blobs_copied += again.blobs_copied
@@ -455,6 +451,13 @@ class CopyEngine:
                     self.retries += 1
             deadline.check(doing)
             self.blob_retry.sleep(wait)
+
+
+def forget_at(destination, dest_ref, digests):
+    """Make a destination that remembers what it holds (registry_store.forget_blobs) look again."""
+    forget = getattr(destination, "forget_blobs", None)
+    if forget is not None:
+        forget(dest_ref, digests)
 
 
 def apply_outcome(result, dest_ref, outcome):

@@ -255,8 +255,7 @@ class RegistryStore:
         current = self._existing(ref)
         if current is not None and current.digest == wanted.digest:
             return None
-        ours = {d["digest"] for d in plan.selected}
-        kept = current is not None and ours <= {d["digest"] for d in self._as_descriptors(ref, current)}
+        kept = self._keeps_ours(ref, plan, current)
         with self._lock:
             own = current is not None and self._tag_pushes.get((ref.repository, ref.tag)) == current.digest
         if kept and own:
@@ -284,7 +283,6 @@ class RegistryStore:
         """Push a merged index and make sure the tag keeps our platforms (see the module docstring).
         Returns (the manifest the tag holds, how many concurrent changes were merged, and unless
         settle_now the (wanted, attempt, due time) of the second look still to take, else None)."""
-        ours = {d["digest"] for d in plan.selected}
         concurrent = 0
         for attempt in range(first_attempt, max(1, options.merge_attempts) + 1):
             started = time.monotonic()
@@ -301,11 +299,17 @@ class RegistryStore:
             if current is not None and current.digest == wanted.digest:
                 return wanted, concurrent, None
             concurrent += 1
-            if current is not None and ours <= {d["digest"] for d in self._as_descriptors(ref, current)}:
+            if self._keeps_ours(ref, plan, current):
                 return current, concurrent, None  # another run merged ours into its push: nothing to redo
             if attempt < options.merge_attempts:
                 wanted = self._wanted_top(ref, plan, current)
         raise self._merge_refused(ref, concurrent)
+
+    def _keeps_ours(self, ref, plan, current):
+        """Whether the manifest the tag holds now names every platform manifest we copied."""
+        if current is None:
+            return False
+        return {d["digest"] for d in plan.selected} <= {d["digest"] for d in self._as_descriptors(ref, current)}
 
     def _merge_refused(self, ref, concurrent):
         return RegistryError("Error merging into %s/%s:%s: another run changed the tag each time, %d times; "
